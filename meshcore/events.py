@@ -1,0 +1,157 @@
+"""Events: the inputs of the router, in the past tense.
+
+Theory of operation: every input to `Router.handle(event, now)` is one of
+these frozen dataclasses. They hold facts only (no prompt or completion
+text, no resolved secrets), so an event log is safe to keep and replays
+without bodies. `ConfigChanged` carries the raw configuration dict (with
+secret references unresolved) so that a replay rebuilds the same config.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from meshcore.types import FailureKind, RateLimitInfo, RequestFeatures, Usage
+
+
+@dataclass(frozen=True, slots=True)
+class RequestSubmitted:
+    """A client call or proxy request arrived. `model` is the `model=`
+    string (pool, capability or model ID, R-28); `timeout_s` overrides the
+    pool deadline (R-31)."""
+
+    request_id: str
+    model: str
+    features: RequestFeatures = field(default_factory=RequestFeatures)
+    timeout_s: float | None = None
+    session_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptFirstChunk:
+    """A streaming attempt produced its first content chunk (the wire layer
+    decides what counts as content, R-65). The core answers with `Commit`
+    or, if the request is over, `CancelAttempt`."""
+
+    attempt_id: str
+    ttft_ms: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptSucceeded:
+    """The attempt completed well-formed (for streams: with the family's end
+    marker). `usage` is None when the provider reported none; then
+    `output_chars` lets the core estimate completion tokens (R-60)."""
+
+    attempt_id: str
+    usage: Usage | None = None
+    latency_ms: float = 0.0
+    ttft_ms: float | None = None
+    status: int = 200
+    rate_limits: RateLimitInfo | None = None
+    output_chars: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptFailed:
+    """The attempt failed. Raw facts only (ARCHITECTURE rule 7): the kind of
+    failure, the HTTP status and allow-listed headers if any, a bounded body
+    excerpt (<= 2 KiB), and any usage received (partial streams). A
+    Retry-After HTTP-date has already been converted to seconds by the
+    driver and is passed in `headers` as a number of seconds."""
+
+    attempt_id: str
+    kind: FailureKind
+    status: int | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+    body_excerpt: str = ""
+    latency_ms: float = 0.0
+    usage: Usage | None = None
+    output_chars: int = 0
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RequestCancelled:
+    """The caller cancelled (async cancellation, early stream close, proxy
+    client disconnect, R-42). `usage` / `output_chars` report what the
+    in-flight attempt had received, for budget settlement."""
+
+    request_id: str
+    usage: Usage | None = None
+    output_chars: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """Time passed; due timers fire."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigChanged:
+    """A new configuration (raw dict, references unresolved) replaces the old
+    one (R-118a)."""
+
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class StateRestored:
+    """A snapshot loaded by the shell from storage (R-86)."""
+
+    snapshot: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorCommand:
+    """A manual command (R-51): `op` is `rotate` (target = pool),
+    `deactivate` or `activate` (target = model or provider ID)."""
+
+    op: str
+    target: str
+
+
+@dataclass(frozen=True, slots=True)
+class BackgroundProbes:
+    """The shell started (`running=True`) or stopped its background probes
+    (R-49)."""
+
+    running: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ActionFailed:
+    """An action the shell could not carry out (e.g. a `SaveState`)."""
+
+    action: str
+    reason: str
+
+
+Event = (
+    RequestSubmitted
+    | AttemptFirstChunk
+    | AttemptSucceeded
+    | AttemptFailed
+    | RequestCancelled
+    | Tick
+    | ConfigChanged
+    | StateRestored
+    | OperatorCommand
+    | BackgroundProbes
+    | ActionFailed
+)
+
+EVENT_TYPES: tuple[type, ...] = (
+    RequestSubmitted,
+    AttemptFirstChunk,
+    AttemptSucceeded,
+    AttemptFailed,
+    RequestCancelled,
+    Tick,
+    ConfigChanged,
+    StateRestored,
+    OperatorCommand,
+    BackgroundProbes,
+    ActionFailed,
+)

@@ -1,0 +1,157 @@
+"""Shared state and small helpers of the router.
+
+Theory of operation: `RouterBase` holds everything the router knows: the
+config, the seed, per-model / per-provider / per-pool state, requests and
+attempts in flight, the timer queue and the budget ledger. The mixins in
+`healthops.py` (model and provider health) and `requests.py` (the request
+lifecycle) build on it, and `router.py` puts the public face on top. All
+output goes into the `actions` list passed down every call chain.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from meshcore.actions import Action, Emit
+from meshcore.config.membership import pool_members
+from meshcore.config.schema import MeshConfig, ModelConfig, PoolConfig, ProviderConfig
+from meshcore.records import RoutingEvent, TraceEntry
+from meshcore.router.budget import BudgetLedger
+from meshcore.router.calendar import iso_utc, period_key
+from meshcore.router.policy import StrategyState
+from meshcore.router.state import AttemptState, ModelState, ProviderState, RequestState
+from meshcore.router.timers import TimerQueue
+from meshcore.types import Instant
+
+DEFAULT_POOL = PoolConfig(name="")
+
+
+class RouterBase:
+    """State holder; see module docstring."""
+
+    config: MeshConfig
+    seed: int
+
+    def __init__(self, config: MeshConfig, seed: int) -> None:
+        if not isinstance(config, MeshConfig):
+            raise TypeError("Router needs a MeshConfig (use meshcore.load_config)")
+        if not isinstance(seed, int):
+            raise TypeError("seed must be an int")
+        self.seed = seed
+        self.now = Instant(0.0, 0.0)
+        self.started = False
+        self.probes_running = False
+        self.timers = TimerQueue()
+        self.ledger = BudgetLedger()
+        self.models: dict[str, ModelState] = {}
+        self.providers: dict[str, ProviderState] = {}
+        self.strategy_state: dict[str, StrategyState] = {}
+        self.requests: dict[str, RequestState] = {}
+        self.attempts: dict[str, AttemptState] = {}
+        self.finished_attempts: set[str] = set()
+        self.request_seq = 0
+        self.probe_seq = 0
+        self.deprecated_warned: set[str] = set()
+        self.last_selected: dict[str, str] = {}
+        self.dirty = False
+        self._install_config(config)
+
+    # -- configuration -------------------------------------------------
+    def _install_config(self, config: MeshConfig) -> None:
+        self.config = config
+        self.pool_members: dict[str, tuple[str, ...]] = {
+            name: pool_members(config, pool) for name, pool in config.pools.items()
+        }
+        self.governing: dict[str, PoolConfig] = {}
+        for name, members in self.pool_members.items():
+            for mid in members:
+                self.governing.setdefault(mid, config.pools[name])
+        for pid in config.providers:
+            self.providers.setdefault(pid, ProviderState(pid))
+        for mid, m in config.models.items():
+            st = self.models.get(mid)
+            if st is None or st.provider_id != m.provider:
+                self.models[mid] = ModelState(mid, m.provider)
+        for name in config.pools:
+            self.strategy_state.setdefault(name, StrategyState())
+        self.pools_of: dict[str, list[str]] = {}
+        for name, members in self.pool_members.items():
+            for mid in members:
+                self.pools_of.setdefault(mid, []).append(name)
+        self.serves_cache: dict[tuple[str, str], bool] = {}
+
+    def model_cfg(self, model_id: str) -> ModelConfig:
+        return self.config.models[model_id]
+
+    def provider_cfg(self, provider_id: str) -> ProviderConfig:
+        return self.config.providers[provider_id]
+
+    def gov_pool(self, model_id: str) -> PoolConfig:
+        """The pool whose time-driven settings govern a model: the first pool
+        (in configuration order) that contains it."""
+        return self.governing.get(model_id, DEFAULT_POOL)
+
+    # -- clocks ----------------------------------------------------------
+    def wall_to_mono(self, wall: float) -> float:
+        return self.now.mono + (wall - self.now.wall)
+
+    def mono_to_wall(self, mono: float) -> float:
+        return self.now.wall + (mono - self.now.mono)
+
+    def ts(self) -> str:
+        return iso_utc(self.now.wall)
+
+    # -- quota periods ---------------------------------------------------
+    def quota_schedule(self, model_id: str) -> str:
+        pool = self.gov_pool(model_id)
+        sched = pool.recovery.quota_reset_schedule
+        if sched is None:
+            prov = self.config.providers.get(self.models[model_id].provider_id)
+            sched = prov.quota_reset_schedule if prov is not None else "monthly"
+        return "daily" if sched == "daily_utc" else sched
+
+    def quota_window(self, model_id: str) -> str:
+        win = self.gov_pool(model_id).deactivation.quota_window
+        if win:
+            return "daily" if win == "daily_utc" else win
+        sched = self.quota_schedule(model_id)
+        return "daily" if sched == "rolling" else sched
+
+    def counters(self, m: ModelState) -> ModelState:
+        """Reset a model's quota counters lazily when the period changed (R-45).
+        Rolling periods are reset explicitly when the rolling standby ends."""
+        if self.quota_schedule(m.model_id) == "rolling" and m.period_key.startswith("rolling"):
+            return m
+        key = period_key(self.quota_window(m.model_id), self.now.wall)
+        if m.period_key != key:
+            m.period_key = key
+            m.requests = 0
+            m.tokens = 0
+            m.spend = 0.0
+        return m
+
+    # -- records ---------------------------------------------------------
+    def event(
+        self,
+        actions: list[Action],
+        event_type: str,
+        *,
+        model_id: str | None = None,
+        provider_id: str | None = None,
+        pool_id: str | None = None,
+        **metadata: Any,
+    ) -> None:
+        actions.append(
+            Emit(RoutingEvent(event_type, self.ts(), model_id, provider_id, pool_id, metadata))
+        )
+
+    def trace(
+        self,
+        actions: list[Action],
+        severity: str,
+        component: str,
+        message: str,
+        error: str | None = None,
+        **metadata: Any,
+    ) -> None:
+        actions.append(Emit(TraceEntry(severity, self.ts(), component, message, metadata, error)))

@@ -1,0 +1,126 @@
+"""Mutable runtime state of the router: models, providers, requests.
+
+Theory of operation: the router owns one `ModelState` per model, one
+`ProviderState` per provider and one `RequestState` per request in
+flight. Model health is global (a model has one status in every pool);
+the thresholds applied to an outcome are those of the pool whose request
+produced it. Standby reasons are a dict from `Reason` to the wall time at
+which that reason may clear (None = latched until a probe or a command),
+plus a monotonic cooldown deadline for `error_threshold`. Quota counters
+carry their period key and reset lazily when the key changes (R-45).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from meshcore.actions import AttemptRecord
+from meshcore.config.schema import PoolConfig
+from meshcore.router.budget import Limit
+from meshcore.router.health import ModelStatus, ProviderStatus, Reason
+from meshcore.types import RateLimitInfo, RequestFeatures
+
+
+@dataclass
+class ModelState:
+    model_id: str
+    provider_id: str
+    status: ModelStatus = ModelStatus.ACTIVE
+    reasons: dict[Reason, float | None] = field(default_factory=dict)  # reason -> clears at wall
+    cooldown_until: float | None = None  # monotonic, error_threshold only
+    failure_count: int = 0
+    ejections: int = 0
+    active_since: float | None = None  # monotonic; for the ejection-count reset
+    window: deque[bool] = field(default_factory=deque)  # True = failure
+    period_key: str = ""
+    requests: int = 0
+    tokens: int = 0
+    spend: float = 0.0
+    latencies: deque[float] = field(default_factory=deque)
+    ttfts: deque[float] = field(default_factory=deque)
+    trial_in_flight: bool = False
+    probe_in_flight: bool = False
+    rate_limits: RateLimitInfo | None = None
+    recent: deque[float] = field(default_factory=deque)  # monotonic send times, 60 s window
+    last_request: float | None = None
+    standby_since_wall: float | None = None
+    total_requests: int = 0
+    total_tokens: int = 0
+    total_cost: float = 0.0
+    version: int = 0
+
+    def error_rate(self) -> float:
+        if not self.window:
+            return 0.0
+        return sum(1 for f in self.window if f) / len(self.window)
+
+    def latency_mean(self) -> float | None:
+        if not self.latencies:
+            return None
+        return sum(self.latencies) / len(self.latencies)
+
+
+@dataclass
+class ProviderState:
+    provider_id: str
+    status: ProviderStatus = ProviderStatus.ACTIVE
+    reason: str | None = None
+    until_wall: float | None = None  # half-open due (no background probes)
+    consecutive_outage: int = 0
+    key_index: int = 0
+    keys_failed: set[int] = field(default_factory=set)
+    trial_in_flight: bool = False
+    probe_in_flight: bool = False
+    recovery_policy: str = "on_probe_success"
+    probe_interval_s: float = 300.0
+    max_cooldown_s: float = 300.0
+
+
+@dataclass
+class AttemptState:
+    attempt_id: str
+    request_id: str | None
+    model_id: str
+    provider_id: str
+    pool: str
+    started: float
+    number: int  # 1-based within the request
+    reservation: float = 0.0
+    limits: tuple[Limit, ...] = ()  # the budget buckets reserved against
+    is_trial: bool = False
+    provider_trial: bool = False
+    probe: bool = False
+    startup: bool = False
+    committed: bool = False
+    ttft_ms: float | None = None
+
+
+@dataclass
+class RequestState:
+    request_id: str
+    seq: int
+    pool: PoolConfig
+    members: tuple[str, ...]
+    features: RequestFeatures
+    deadline: float  # monotonic
+    session_id: str | None
+    started_mono: float
+    started_wall: float
+    response_id: str
+    capability_filter: str | None = None  # R-28 (2): restrict to leaves under this node
+    single_model: str | None = None  # R-28 (3)
+    attempts: list[AttemptRecord] = field(default_factory=list)
+    exhausted: set[str] = field(default_factory=set)
+    per_model_attempts: dict[str, int] = field(default_factory=dict)
+    current_attempt: str | None = None
+    current_model: str | None = None
+    retry_due: float | None = None  # monotonic; a same-model retry waits until then
+    retry_model: str | None = None
+    waiting_recovery: bool = False  # on_all_standby: wait
+    committed: bool = False
+    selections: int = 0
+    max_context_exceeded: int | None = None  # R-34 context_length_exceeded rotation
+    context_failed: bool = False
+    local_breach: bool = False
+    done: bool = False
