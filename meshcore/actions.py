@@ -33,6 +33,7 @@ class SendAttempt:
     purpose: Purpose = Purpose.USER
     key_index: int = 0
     response_id: str = ""  # same for every attempt of a request
+    deadline_mono: float | None = None  # the request's end-to-end deadline
 
 
 @dataclass(frozen=True, slots=True)

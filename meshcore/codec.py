@@ -87,8 +87,8 @@ def _value(hint: Any, v: Any) -> Any:
         return None
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(hint) if a is not type(None)]
-        for a in args:
+        options = [a for a in typing.get_args(hint) if a is not type(None)]
+        for a in options:
             try:
                 return _value(a, v)
             except (TypeError, ValueError):
@@ -99,13 +99,13 @@ def _value(hint: Any, v: Any) -> Any:
             return decode(v)
         return v
     if origin is tuple:
-        args = typing.get_args(hint)
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_value(args[0], x) for x in v)
-        return tuple(_value(a, x) for a, x in zip(args, v, strict=True))
+        targs = typing.get_args(hint)
+        if len(targs) == 2 and targs[1] is Ellipsis:
+            return tuple(_value(targs[0], x) for x in v)
+        return tuple(_value(a, x) for a, x in zip(targs, v, strict=True))
     if origin is list:
-        (a,) = typing.get_args(hint)
-        return [_value(a, x) for x in v]
+        (item,) = typing.get_args(hint)
+        return [_value(item, x) for x in v]
     if origin is dict:
         return dict(v)
     if isinstance(hint, type):

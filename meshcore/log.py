@@ -137,7 +137,7 @@ def replay(lines: Iterable[str], connectors: dict[str, type] | None = None) -> R
         expected = rec.get("actions", [])
         try:
             actual = [encode(a) for a in router.handle(event, now)]
-        except Exception as exc:  # noqa: BLE001 - reported as a divergence
+        except Exception as exc:
             actual = [{"type": "error", "message": f"{type(exc).__name__}: {exc}"}]
         actual = json.loads(json.dumps(actual, sort_keys=True))
         decisions.extend(_decision_text(step, actual))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from meshcore.router import health  # noqa: E402
+from meshcore.router import health
 
 TARGET = Path(__file__).resolve().parent.parent / "docs" / "state-machines.md"
 

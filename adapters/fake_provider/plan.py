@@ -107,10 +107,10 @@ class FaultStep:
         _check_seconds("retry_after_ms", self.retry_after_ms, optional=True)
         if not isinstance(self.headers, Mapping):
             raise ValueError(f"step key 'headers' must be a mapping, got {self.headers!r}")
-        for name, value in self.headers.items():
-            if not isinstance(name, str) or not isinstance(value, str | int | float):
+        for header, hvalue in self.headers.items():
+            if not isinstance(header, str) or not isinstance(hvalue, str | int | float):
                 raise ValueError(
-                    f"step key 'headers' must map names to strings, got {name!r}: {value!r}"
+                    f"step key 'headers' must map names to strings, got {header!r}: {hvalue!r}"
                 )
         for name in ("delay", "ttft_delay", "chunk_delay"):
             _check_seconds(name, getattr(self, name))
@@ -123,10 +123,10 @@ class FaultStep:
         if self.usage is not None:
             if not isinstance(self.usage, Mapping):
                 raise ValueError(f"step key 'usage' must be a mapping, got {self.usage!r}")
-            for name, value in self.usage.items():
-                if name not in ("prompt_tokens", "completion_tokens"):
-                    raise ValueError(f"step key 'usage' has unknown field {name!r}")
-                _check_count("usage", value)
+            for field_name, count in self.usage.items():
+                if field_name not in ("prompt_tokens", "completion_tokens"):
+                    raise ValueError(f"step key 'usage' has unknown field {field_name!r}")
+                _check_count("usage", count)
         try:
             if self.body is not None and not isinstance(self.body, str):
                 json.dumps(self.body)
@@ -187,6 +187,8 @@ def _parse_step(raw: object, where: str) -> FaultStep:
 
 
 def _parse_steps(raw: object, where: str) -> tuple[FaultStep, ...]:
+    if raw is None:  # e.g. a YAML key with no value: always succeed
+        return ()
     if isinstance(raw, FaultStep | Mapping):
         return (_parse_step(raw, where),)
     if isinstance(raw, Sequence) and not isinstance(raw, str | bytes):

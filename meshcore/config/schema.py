@@ -86,6 +86,7 @@ class ProviderConfig:
     infrastructure_fine_tuning: bool = False
     capabilities: tuple[str, ...] = ()
     options: dict[str, Any] = field(default_factory=dict)  # connector-specific keys
+    has_instance: bool = False  # `instance` given programmatically; the shell holds it
 
 
 @dataclass_json
@@ -192,6 +193,7 @@ class PoolConfig:
     provider_deactivation: tuple[str, ...] = ("on_auth_failure",)
     provider_recovery: str = "on_probe_success"  # on_probe_success | on_manual
     predefined: bool = False
+    has_strategy_instance: bool = False  # `strategy_instance` given; the shell holds it
 
 
 @dataclass_json

@@ -48,7 +48,9 @@ class RouterBase:
         self.strategy_state: dict[str, StrategyState] = {}
         self.requests: dict[str, RequestState] = {}
         self.attempts: dict[str, AttemptState] = {}
-        self.finished_attempts: set[str] = set()
+        # attempts that ended or were cancelled: a late fact about one of them
+        # is ignored; a fact about an attempt never sent is a bug (raises)
+        self.finished_attempts: dict[str, None] = {}
         self.request_seq = 0
         self.probe_seq = 0
         self.deprecated_warned: set[str] = set()
@@ -61,6 +63,10 @@ class RouterBase:
         self.config = config
         self.pool_members: dict[str, tuple[str, ...]] = {
             name: pool_members(config, pool) for name, pool in config.pools.items()
+        }
+        self.member_index: dict[str, dict[str, int]] = {
+            name: {mid: i for i, mid in enumerate(members)}
+            for name, members in self.pool_members.items()
         }
         self.governing: dict[str, PoolConfig] = {}
         for name, members in self.pool_members.items():
@@ -79,6 +85,11 @@ class RouterBase:
             for mid in members:
                 self.pools_of.setdefault(mid, []).append(name)
         self.serves_cache: dict[tuple[str, str], bool] = {}
+
+    def remember_finished(self, attempt_id: str) -> None:
+        self.finished_attempts[attempt_id] = None
+        if len(self.finished_attempts) > 65536:
+            del self.finished_attempts[next(iter(self.finished_attempts))]
 
     def model_cfg(self, model_id: str) -> ModelConfig:
         return self.config.models[model_id]

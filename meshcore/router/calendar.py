@@ -19,7 +19,7 @@ of a wall-clock epoch value: they build `datetime` objects with
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 __all__ = [
     "DAY_S",
@@ -39,7 +39,7 @@ _DAILY = ("daily", "daily_utc")
 
 def from_wall(wall: float) -> datetime:
     """The aware UTC `datetime` of a wall-clock epoch value."""
-    return datetime.fromtimestamp(wall, tz=timezone.utc)
+    return datetime.fromtimestamp(wall, tz=UTC)
 
 
 def to_wall(dt: datetime) -> float:
@@ -68,14 +68,14 @@ def period_key(window: str, wall: float) -> str:
 
 
 def _next_midnight(dt: datetime) -> datetime:
-    day = datetime(dt.year, dt.month, dt.day, tzinfo=timezone.utc)
+    day = datetime(dt.year, dt.month, dt.day, tzinfo=UTC)
     return day + timedelta(days=1)
 
 
 def _next_month_start(dt: datetime) -> datetime:
     if dt.month == 12:
-        return datetime(dt.year + 1, 1, 1, tzinfo=timezone.utc)
-    return datetime(dt.year, dt.month + 1, 1, tzinfo=timezone.utc)
+        return datetime(dt.year + 1, 1, 1, tzinfo=UTC)
+    return datetime(dt.year, dt.month + 1, 1, tzinfo=UTC)
 
 
 def next_boundary(schedule: str, wall: float, entered_wall: float | None = None) -> float:

@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 from meshcore.router.calendar import iso_utc, period_key
 from meshcore.router.health import ModelStatus, top_reason
-from meshcore.router.policy import SelectionRequest, SessionUnavailable
+from meshcore.router.policy import NoSelection, SelectionRequest, SessionUnavailable
 from meshcore.router.state import RequestState
-from meshcore.router.strategies import NoSelection, get_strategy
+from meshcore.router.strategies import get_strategy
 from meshcore.types import RequestFeatures
 
 if TYPE_CHECKING:
@@ -140,6 +140,8 @@ def usage(r: RequestOps) -> dict[str, Any]:
             }
     return {
         "total_requests": sum(m.total_requests for m in r.models.values()),
+        "prompt_tokens": sum(m.total_prompt for m in r.models.values()),
+        "completion_tokens": sum(m.total_completion for m in r.models.values()),
         "total_tokens": sum(m.total_tokens for m in r.models.values()),
         "total_cost": sum(m.total_cost for m in r.models.values()),
         "by_model": by_model,

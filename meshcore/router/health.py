@@ -15,16 +15,16 @@ recovery trigger ends each reason (R-47).
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 
-class ModelStatus(str, Enum):
+class ModelStatus(StrEnum):
     ACTIVE = "active"
     STANDBY = "standby"
     HALF_OPEN = "half_open"
 
 
-class ModelInput(str, Enum):
+class ModelInput(StrEnum):
     SUCCESS = "success"  # an attempt succeeded
     FAILURE = "failure"  # a failure that leaves the model's status alone
     DEACTIVATE = "deactivate"  # a standby condition holds (threshold, quota, budget, ...)
@@ -56,13 +56,13 @@ MODEL_TRANSITIONS: dict[tuple[ModelStatus, ModelInput], ModelStatus] = {
 }
 
 
-class ProviderStatus(str, Enum):
+class ProviderStatus(StrEnum):
     ACTIVE = "active"
     DEACTIVATED = "deactivated"
     HALF_OPEN = "half_open"
 
 
-class ProviderInput(str, Enum):
+class ProviderInput(StrEnum):
     DEACTIVATE = "deactivate"  # auth_failure, api_outage, health_check or manual
     RECOVERY_DUE = "recovery_due"  # max_cooldown passed without background probes
     TRIAL_SUCCESS = "trial_success"  # probe or half-open trial succeeded
@@ -86,7 +86,7 @@ PROVIDER_TRANSITIONS: dict[tuple[ProviderStatus, ProviderInput], ProviderStatus]
 }
 
 
-class Reason(str, Enum):
+class Reason(StrEnum):
     """Model standby reasons (R-8), in precedence order (R-46)."""
 
     MANUAL = "manual"

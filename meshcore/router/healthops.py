@@ -42,7 +42,9 @@ from meshcore.router.state import AttemptState, ModelState
 from meshcore.router.strategies import move_pointer_on_deactivation
 from meshcore.types import OutcomeClass, Purpose
 
-EPS = 1e-9
+# Tolerance for deadline comparisons: wall-clock floats near 1.8e9 carry about
+# 2.4e-7 s of rounding, so mono->wall->mono round trips are not exact.
+EPS = 1e-3
 
 
 class HealthOps(RouterBase):
@@ -158,9 +160,16 @@ class HealthOps(RouterBase):
                            from_model=model_id, to_model=new, reason="deactivated")
 
     def schedule_model(self, m: ModelState) -> None:
-        times = [v for v in m.reasons.values() if v is not None]
+        """Wake when the earliest standby reason may clear (never in the past,
+        so a reason that does not clear cannot spin the timer loop)."""
+        times = [
+            self.wall_to_mono(v) for r, v in m.reasons.items()
+            if v is not None and r is not Reason.ERROR_THRESHOLD
+        ]
+        if Reason.ERROR_THRESHOLD in m.reasons and m.cooldown_until is not None:
+            times.append(m.cooldown_until)
         if times:
-            self.timers.push(self.wall_to_mono(min(times)), "model", m.model_id)
+            self.timers.push(max(min(times), self.now.mono + EPS), "model", m.model_id)
 
     # -- recovery ------------------------------------------------------------
     def reevaluate(self, actions: list[Action], m: ModelState) -> None:

@@ -14,7 +14,6 @@ Every request ends in exactly one `Deliver` or `Fail`.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 
 from meshcore.actions import (
@@ -23,15 +22,11 @@ from meshcore.actions import (
     CancelAttempt,
     Commit,
     Deliver,
-    Emit,
     Fail,
     Failure,
     SendAttempt,
 )
-from meshcore.capabilities import is_at_or_under, resolve_ex
-from meshcore.config.membership import model_serves_operation, most_specific_pool
 from meshcore.config.schema import PoolConfig
-from meshcore.errors import CapabilityNotFoundError
 from meshcore.events import (
     AttemptFailed,
     AttemptFirstChunk,
@@ -39,12 +34,16 @@ from meshcore.events import (
     RequestCancelled,
     RequestSubmitted,
 )
-from meshcore.records import RequestLogEntry
-from meshcore.router.budget import Limit, cost_of, estimate_cost, settle_usage
-from meshcore.router.calendar import iso_utc, next_boundary, period_key
+from meshcore.router.budget import cost_of, estimate_cost, settle_usage
+from meshcore.router.calendar import iso_utc, period_key
 from meshcore.router.health import ModelStatus, Reason
-from meshcore.router.healthops import HealthOps
-from meshcore.router.policy import ModelSnapshot, SelectionRequest, SessionUnavailable
+from meshcore.router.healthops import EPS
+from meshcore.router.policy import (
+    NoSelection,
+    SelectionRequest,
+    SessionUnavailable,
+    StrategyState,
+)
 from meshcore.router.retry import (
     backoff_wait,
     bounded_retry_after,
@@ -52,113 +51,15 @@ from meshcore.router.retry import (
     max_attempts_on_model,
     same_model_retry,
 )
+from meshcore.router.selection import FAST_STRATEGIES, SelectionOps
 from meshcore.router.state import AttemptState, RequestState
-from meshcore.router.strategies import NoSelection, get_strategy
+from meshcore.router.strategies import get_strategy
 from meshcore.types import OutcomeClass, Usage
 from meshcore.wire.classify import classify
 
-REQUEST_FAULTS = frozenset({OutcomeClass.BAD_REQUEST, OutcomeClass.CONTEXT_LENGTH_EXCEEDED})
 
-
-class RequestOps(HealthOps):
+class RequestOps(SelectionOps):
     """Request lifecycle; see module docstring."""
-
-    # -- resolution (R-28) -----------------------------------------------------
-    def resolve_target(
-        self, actions: list[Action], name: str
-    ) -> tuple[PoolConfig, tuple[str, ...], str | None, str | None] | Failure:
-        pools = self.config.pools
-        if name in pools:
-            return pools[name], self.pool_members[name], None, None
-        try:
-            path, deprecated = resolve_ex(name, self.config.custom_capabilities)
-        except (CapabilityNotFoundError, ValueError):
-            path = None
-            deprecated = False
-        if path is not None:
-            if deprecated and name not in self.deprecated_warned:
-                self.deprecated_warned.add(name)
-                self.trace(actions, "warning", "router",
-                           f"capability path {name!r} is deprecated; use {path!r}", name=name)
-            pname = most_specific_pool(self.config, path)
-            if pname is not None:
-                return pools[pname], self.pool_members[pname], path, None
-        matches = [mid for mid in self.config.models if mid == name]
-        if not matches:
-            matches = [mid for mid, m in self.config.models.items() if m.name == name]
-        if len(matches) == 1:
-            mid = matches[0]
-            return self.gov_pool(mid), (mid,), None, mid
-        names = sorted(pools)
-        close = difflib.get_close_matches(name, names, n=3)
-        hint = f"; did you mean {', '.join(close)}?" if close else ""
-        return Failure(
-            "unknown_pool",
-            f"Unknown pool or model {name!r}{hint} Pools: {', '.join(names) or '(none)'}",
-            details={"pools": names, "close_matches": close, "model": name},
-        )
-
-    # -- admission (R-27) --------------------------------------------------------
-    def admission_reason(self, req: RequestState, mid: str) -> str | None:
-        cfg = self.config.models[mid]
-        f = req.features
-        if f.stream and not cfg.delivery_streaming:
-            return "streaming not supported"
-        if f.tools and cfg.features.get("tool_calling") is False:
-            return "tool calling not supported"
-        if f.response_format == "json_schema" and cfg.features.get("structured_output") is False:
-            return "structured output not supported"
-        if f.response_format == "json_object" and cfg.features.get("json_mode") is False:
-            return "json mode not supported"
-        if f.vision and cfg.features.get("vision") is False:
-            return "vision not supported"
-        if cfg.context_window is not None:
-            need = f.prompt_tokens + (f.max_tokens or 0)
-            if need > cfg.context_window:
-                return f"needs {need} tokens, context window is {cfg.context_window}"
-        if req.capability_filter is not None and not any(
-            is_at_or_under(leaf, req.capability_filter) for leaf in cfg.capabilities
-        ):
-            return f"no capability under {req.capability_filter}"
-        key = (mid, f.operation.value)
-        serves = self.serves_cache.get(key)
-        if serves is None:
-            serves = model_serves_operation(self.config, mid, f.operation)
-            self.serves_cache[key] = serves
-        if not serves:
-            return f"does not serve {f.operation.value}"
-        if req.max_context_exceeded is not None:
-            cw = cfg.context_window
-            if cw is not None and cw <= req.max_context_exceeded:
-                return "context window not larger than a model that overflowed"
-        return None
-
-    def candidates(self, req: RequestState) -> list[str]:
-        out = []
-        for mid in req.members:
-            if mid in req.exhausted:
-                continue
-            if not self.eligible(self.models[mid]):
-                continue
-            if self.admission_reason(req, mid) is None:
-                out.append(mid)
-        return out
-
-    def snapshot_of(self, mid: str, index: int) -> ModelSnapshot:
-        m = self.counters(self.models[mid])
-        cfg = self.config.models[mid]
-        cutoff = self.now.mono - 60.0
-        while m.recent and m.recent[0] < cutoff:
-            m.recent.popleft()
-        return ModelSnapshot(
-            model_id=mid, provider_id=m.provider_id, status=m.status.value,
-            reasons=tuple(r.value for r in m.reasons), failure_count=m.failure_count,
-            error_rate=m.error_rate(), standby_until=self.recovery_wall(m),
-            requests_period=m.requests, tokens_period=m.tokens, spend_period=m.spend,
-            latency_mean_ms=m.latency_mean(), pricing=cfg.pricing,
-            context_window=cfg.context_window, pool_index=index, rate_limits=m.rate_limits,
-            recent_requests_60s=len(m.recent), last_request_mono=m.last_request,
-        )
 
     # -- submission ----------------------------------------------------------------
     def submit(self, actions: list[Action], ev: RequestSubmitted) -> None:
@@ -193,13 +94,19 @@ class RequestOps(HealthOps):
                 self.fail(actions, req, "deadline_exceeded",
                           f"deadline of pool {req.pool.name!r} exceeded")
                 return
-            cands = self.candidates(req)
-            if not cands:
-                self.no_candidate(actions, req)
-                return
-            chosen = self.select(actions, req, cands)
-            if chosen is None:
-                return
+            if req.single_model is None and req.pool.strategy in FAST_STRATEGIES:
+                chosen = self.fast_select(actions, req)
+                if chosen is None:
+                    self.no_candidate(actions, req)
+                    return
+            else:
+                cands = self.candidates(req)
+                if not cands:
+                    self.no_candidate(actions, req)
+                    return
+                chosen = self.select(actions, req, cands)
+                if chosen is None:
+                    return
             if not self.preflight(actions, req, chosen):
                 continue
             self.send(actions, req, chosen)
@@ -217,7 +124,7 @@ class RequestOps(HealthOps):
             now_mono=self.now.mono, now_wall=self.now.wall, seed=self.seed,
             request_seq=req.seq, attempt_index=req.selections, dry_run=False,
         )
-        state = self.strategy_state.setdefault(req.pool.name, self.new_strategy_state())
+        state = self.strategy_state.setdefault(req.pool.name, StrategyState())
         try:
             result = strat.select(snaps, sreq, state, req.members)
         except SessionUnavailable as exc:
@@ -235,10 +142,6 @@ class RequestOps(HealthOps):
                    f"selected {result.model_id}: {result.reason}",
                    request_id=req.request_id, model_id=result.model_id)
         return result.model_id
-
-    def session_retry_after(self, mid: str) -> float | None:
-        w = self.recovery_wall(self.models[mid]) if mid in self.models else None
-        return None if w is None else max(1.0, w - self.now.wall)
 
     # -- no candidate (R-56, R-39) ------------------------------------------------
     def no_candidate(
@@ -258,7 +161,9 @@ class RequestOps(HealthOps):
         earliest = self.earliest_recovery(admissible)
         if mode == "wait" and earliest is not None and self.wall_to_mono(earliest) < req.deadline:
             req.waiting_recovery = True
-            self.timers.push(self.wall_to_mono(earliest), "wake", req.request_id)
+            # just after the model's own recovery timer, which fires first
+            wake = max(self.wall_to_mono(earliest), self.now.mono) + 2 * EPS
+            self.timers.push(wake, "wake", req.request_id)
             return
         if mode == "try_anyway":
             best = self.try_anyway_choice(req, admissible)
@@ -278,93 +183,6 @@ class RequestOps(HealthOps):
         self.fail(actions, req, "no_active_model", msg, earliest_recovery_at=at,
                   retry_after_s=None if earliest is None else max(1.0, earliest - self.now.wall),
                   models=per_model)
-
-    def standby_text(self, mid: str) -> str:
-        m = self.models[mid]
-        if self.provider_blocks(m.provider_id):
-            p = self.providers[m.provider_id]
-            return f"provider {m.provider_id} {p.status.value}: {p.reason}"
-        if m.status is ModelStatus.STANDBY:
-            top = next(iter(sorted(m.reasons, key=list(Reason).index)), None)
-            return f"standby: {top.value if top else 'unknown'}"
-        if m.status is ModelStatus.HALF_OPEN:
-            return "half_open: trial in flight"
-        return m.status.value
-
-    def earliest_recovery(self, mids: list[str]) -> float | None:
-        best: float | None = None
-        for mid in mids:
-            m = self.models[mid]
-            if self.providers[m.provider_id].status.value == "deactivated":
-                p = self.providers[m.provider_id]
-                w = p.until_wall
-            else:
-                w = self.recovery_wall(m)
-            if w is not None and (best is None or w < best):
-                best = w
-        return best
-
-    def try_anyway_choice(self, req: RequestState, mids: list[str]) -> str | None:
-        best: tuple[float, int, str] | None = None
-        excluded = {Reason.MANUAL, Reason.BUDGET_EXCEEDED, Reason.MAINTENANCE_WINDOW}
-        for i, mid in enumerate(mids):
-            m = self.models[mid]
-            if mid in req.exhausted or self.providers[m.provider_id].status.value != "active":
-                continue
-            if any(r in excluded for r in m.reasons):
-                continue
-            w = self.recovery_wall(m)
-            key = (w if w is not None else float("inf"), i, mid)
-            if best is None or key < best:
-                best = key
-        return best[2] if best else None
-
-    # -- budgets (R-59, R-62) -------------------------------------------------------
-    def budget_limits(self, req: RequestState, mid: str) -> list[Limit]:
-        m = self.models[mid]
-        prov = self.provider_cfg(m.provider_id)
-        out: list[Limit] = []
-        if prov.budget_daily_limit is not None:
-            out.append(Limit("provider", m.provider_id, period_key("daily", self.now.wall),
-                             prov.budget_daily_limit, "daily"))
-        if prov.budget_monthly_limit is not None:
-            out.append(Limit("provider", m.provider_id, period_key("monthly", self.now.wall),
-                             prov.budget_monthly_limit, "monthly"))
-        lim = req.pool.deactivation.budget_limit.for_model(mid)
-        if lim is not None:
-            out.append(Limit("pool", f"{req.pool.name}/{mid}",
-                             period_key(self.quota_window(mid), self.now.wall), lim, "model"))
-        return out
-
-    def preflight(self, actions: list[Action], req: RequestState, mid: str) -> bool:
-        """Check budgets before an attempt; False if the model must be skipped."""
-        limits = self.budget_limits(req, mid)
-        if not limits:
-            return True
-        est = estimate_cost(self.config.models[mid], req.features.prompt_tokens,
-                            req.features.max_tokens)
-        breach = self.ledger.check(limits, est)
-        if breach is None:
-            return True
-        lim = breach.limit
-        if req.pool.on_budget_exceeded != "rotate":
-            self.fail(actions, req, "budget_exceeded",
-                      f"{lim.limit_type} budget of {lim.key} would be exceeded: "
-                      f"{breach.actual:.6f} > {lim.limit:.6f} USD",
-                      limit_type=lim.limit_type, limit_value=lim.limit,
-                      actual_value=breach.actual, scope=lim.scope, key=lim.key)
-            return False
-        window = "daily" if lim.limit_type == "daily" else (
-            "monthly" if lim.limit_type == "monthly" else self.quota_window(mid))
-        until = next_boundary(window, self.now.wall)
-        targets = [mid] if lim.scope == "pool" else [
-            x for x, ms in self.models.items() if ms.provider_id == lim.key
-        ]
-        for t in targets:
-            self.deactivate(actions, self.models[t], Reason.BUDGET_EXCEEDED, until, req.pool)
-            req.exhausted.add(t)
-        req.local_breach = True
-        return False
 
     # -- sending ----------------------------------------------------------------------
     def send(self, actions: list[Action], req: RequestState, mid: str) -> None:
@@ -407,7 +225,7 @@ class RequestOps(HealthOps):
         actions.append(SendAttempt(
             aid, req.request_id, mid, m.provider_id, self.config.models[mid].name, number,
             min(prov_cfg.timeout_s, remaining), first, key_index=prov.key_index,
-            response_id=req.response_id,
+            response_id=req.response_id, deadline_mono=req.deadline,
         ))
 
     # -- outcomes -------------------------------------------------------------------------
@@ -417,9 +235,7 @@ class RequestOps(HealthOps):
             if attempt_id in self.finished_attempts:
                 return None
             raise KeyError(f"unknown attempt id {attempt_id!r}")
-        self.finished_attempts.add(attempt_id)
-        if len(self.finished_attempts) > 4096:
-            self.finished_attempts.clear()
+        self.remember_finished(attempt_id)
         return att
 
     def settle(self, att: AttemptState, usage: Usage | None) -> tuple[Usage | None, float]:
@@ -433,6 +249,8 @@ class RequestOps(HealthOps):
         m.tokens += usage.total_tokens
         m.spend += cost
         m.total_tokens += usage.total_tokens
+        m.total_prompt += usage.prompt_tokens
+        m.total_completion += usage.completion_tokens
         m.total_cost += cost
         prov = self.provider_cfg(att.provider_id)
         if prov.budget_daily_limit is not None:
@@ -657,7 +475,7 @@ class RequestOps(HealthOps):
         aid = req.current_attempt
         if aid is not None and aid in self.attempts:
             att = self.attempts.pop(aid)
-            self.finished_attempts.add(aid)
+            self.remember_finished(aid)
             actions.append(CancelAttempt(aid, "deadline"))
             self.settle(att, None)
             m = self.models[att.model_id]
@@ -682,67 +500,9 @@ class RequestOps(HealthOps):
         aid = req.current_attempt
         if aid is not None and aid in self.attempts:
             att = self.attempts.pop(aid)
-            self.finished_attempts.add(aid)
+            self.remember_finished(aid)
             actions.append(CancelAttempt(aid, "cancelled"))
             self.settle(att, settle_usage(ev.usage, ev.output_chars, req.features.prompt_tokens))
             self.models[att.model_id].trial_in_flight = False
             self.providers[att.provider_id].trial_in_flight = False
         self.fail(actions, req, "cancelled", "request cancelled by the caller")
-
-    # -- endings --------------------------------------------------------------------------
-    def fail_exhausted(self, actions: list[Action], req: RequestState) -> None:
-        n = len(req.attempts)
-        last = req.attempts[-1] if req.attempts else None
-        faults = bool(req.attempts) and all(a.outcome in REQUEST_FAULTS for a in req.attempts)
-        self.fail(actions, req, "exhausted",
-                  f"all providers exhausted for pool {req.pool.name!r} after {n} attempt(s)"
-                  + (f"; last: {last.model_id} {last.outcome.value}" if last else ""),
-                  request_fault=faults)
-
-    def fail(self, actions: list[Action], req: RequestState, reason: str, message: str,
-             **details: object) -> None:
-        if req.done:
-            return
-        req.done = True
-        failure = Failure(reason, message, req.pool.name, tuple(req.attempts), dict(details))
-        actions.append(Fail(req.request_id, failure))
-        self.trace(actions, "error", f"pool.{req.pool.name}", f"request failed: {message}",
-                   request_id=req.request_id, reason=reason)
-        last = req.attempts[-1] if req.attempts else None
-        self.log_request(actions, req, reason, last, None, 0.0, None)
-        self.finish(req)
-
-    def finish(self, req: RequestState) -> None:
-        self.requests.pop(req.request_id, None)
-
-    def log_request(self, actions: list[Action], req: RequestState, outcome: str,
-                    rec: AttemptRecord | None, usage: Usage | None, cost: float,
-                    ttft: float | None) -> None:
-        mid = rec.model_id if rec else None
-        cfg = self.config.models.get(mid) if mid else None
-        actions.append(Emit(RequestLogEntry(
-            timestamp=iso_utc(self.now.wall), request_id=req.request_id, pool=req.pool.name,
-            capability=req.pool.capability,
-            delivery_mode="streaming" if req.features.stream else "synchronous",
-            model_id=mid, provider_id=rec.provider_id if rec else None,
-            status_code=rec.status_code if rec else None, outcome=outcome,
-            attempts=len(req.attempts), latency_ms=(self.now.mono - req.started_mono) * 1000.0,
-            ttft_ms=ttft, tokens_in=usage.prompt_tokens if usage else 0,
-            tokens_out=usage.completion_tokens if usage else 0, cost=cost,
-            unpriced=cfg is not None and cfg.pricing is None,
-            error=None if outcome == "success" else {
-                "class": rec.outcome.value if rec else outcome,
-                "message": rec.message if rec else ""},
-        )))
-
-    def log_probe(self, actions: list[Action], att: AttemptState, rec: AttemptRecord,
-                  usage: Usage | None, cost: float) -> None:
-        actions.append(Emit(RequestLogEntry(
-            timestamp=iso_utc(self.now.wall), request_id=att.attempt_id, pool=att.pool or None,
-            capability=None, delivery_mode="synchronous", model_id=att.model_id,
-            provider_id=att.provider_id, status_code=rec.status_code, outcome=rec.outcome.value,
-            attempts=1, latency_ms=rec.elapsed_ms,
-            tokens_in=usage.prompt_tokens if usage else 0,
-            tokens_out=usage.completion_tokens if usage else 0, cost=cost, probe=True,
-        )))
-

@@ -46,9 +46,6 @@ class Router(RequestOps):
         super().__init__(config, seed)
         self.restore_actions: list[Action] = []
 
-    def new_strategy_state(self) -> StrategyState:
-        return StrategyState()
-
     # -- the one way in --------------------------------------------------------
     def handle(self, event: Event, now: Instant) -> list[Action]:
         """Process one event at `now`; return the actions to carry out."""

@@ -47,6 +47,8 @@ class ModelState:
     standby_since_wall: float | None = None
     total_requests: int = 0
     total_tokens: int = 0
+    total_prompt: int = 0
+    total_completion: int = 0
     total_cost: float = 0.0
     version: int = 0
 

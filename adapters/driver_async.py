@@ -1,0 +1,325 @@
+"""The async driver: anyio + `httpcore.AsyncConnectionPool`, unchanged under
+asyncio and trio (ARCHITECTURE rule 9).
+
+The same loop as the sync driver, awaited: `execute()` is an async generator
+that submits the request, carries out the core's actions (`SendAttempt`,
+`Commit`, `Deliver`, `Fail`), and between them waits for its mailbox or for
+`router.next_deadline()` on the event loop clock (`anyio.current_time()`,
+so trio's MockClock drives it) before sending a `Tick`. Any number of
+requests run concurrently on one client: the router is single-threaded here
+and `handle()` never awaits, so no lock is needed and the recording stays
+in order. Each network await runs in its own cancel scope that a
+`CancelAttempt` filed by another task cancels; caller cancellation reports
+`RequestCancelled` and closes the connection under a shielded scope.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from contextlib import aclosing
+from typing import Any
+
+import anyio
+import httpcore
+
+from adapters.driver_sync import _partial
+from adapters.engine import Engine, Final, Run, models_probe_fact, next_bound, with_timing
+from adapters.http import (
+    IO_DEADLINE,
+    TRANSPORT_ERRORS,
+    AsyncDeadlineBackend,
+    encode_headers,
+    failure_kind_of,
+    normalise_headers,
+    timeout_extension,
+)
+from meshcore.actions import CancelAttempt, Commit, Deliver, Fail, SendAttempt
+from meshcore.errors import error_from_failure
+from meshcore.events import (
+    AttemptFailed,
+    AttemptFirstChunk,
+    AttemptSucceeded,
+    RequestCancelled,
+    RequestSubmitted,
+    Tick,
+)
+from meshcore.types import FailureKind
+from meshcore.wire.attempt import HttpRequest
+from meshcore.wire.models import ChatCompletionChunk, CompletionRequest
+from meshcore.wire.tokens import features_of
+
+__all__ = ["AsyncDriver"]
+
+Item = ChatCompletionChunk | Final
+ProbeSink = Callable[[list[SendAttempt]], Awaitable[None]]
+
+
+class _Aborted(Exception):
+    """The core cancelled the attempt (CancelAttempt)."""
+
+
+class AsyncDriver:
+    """Executes the core's actions with async HTTP on one connection pool."""
+
+    def __init__(self, engine: Engine, max_connections: int = 100) -> None:
+        self.engine = engine
+        self.pool = httpcore.AsyncConnectionPool(
+            max_connections=max_connections,
+            max_keepalive_connections=max_connections,
+            keepalive_expiry=60.0,
+            network_backend=AsyncDeadlineBackend(clock=engine.clock),
+        )
+        self.probe_sink: ProbeSink | None = None
+
+    async def aclose(self) -> None:
+        """Close every pooled connection."""
+        await self.pool.aclose()
+
+    async def probes(self, probes: list[SendAttempt]) -> None:
+        """Run (or hand to the background task group) the probes the core asked for."""
+        if not probes:
+            return
+        if self.probe_sink is not None:
+            await self.probe_sink(probes)
+            return
+        for send in probes:
+            await self.probe(send)
+
+    # ------------------------------------------------------------ one request
+    async def execute(
+        self,
+        request: CompletionRequest,
+        model: str,
+        *,
+        session_id: str | None = None,
+        timeout: float | None = None,
+    ) -> AsyncGenerator[Item, None]:
+        """Run one request; yields deliverable chunks (streams) or one `Final`."""
+        eng = self.engine
+        run = Run(eng.new_request_id())
+        box: dict[str, Any] = {"event": anyio.Event(), "scope": None}
+
+        def wake() -> None:
+            box["event"].set()
+
+        def on_cancel(_aid: str) -> None:
+            scope = box["scope"]
+            if scope is not None:
+                scope.cancel()
+
+        run.wake = wake
+        run.on_cancel = on_cancel
+        eng.register(run)
+        finished = False
+        try:
+            await self.probes(eng.handle(RequestSubmitted(
+                run.request_id, model, features_of(request), timeout, session_id)))
+            while True:
+                action = run.pop()
+                if action is None:
+                    await self._wait(run, box)
+                    continue
+                if isinstance(action, SendAttempt):
+                    async with aclosing(self._attempt(run, action, request, box)) as chunks:
+                        async for chunk in chunks:
+                            yield chunk
+                elif isinstance(action, Commit):
+                    run.committed = action.attempt_id
+                    for chunk in run.deliverable([]):
+                        yield chunk
+                elif isinstance(action, Deliver):
+                    for chunk in (run.deliverable([]) if run.committed else []):
+                        yield chunk
+                    finished = True
+                    att = run.attempts.get(action.attempt_id)
+                    if not (att is not None and att.stream):
+                        yield Final(att.result if att is not None else None)
+                    return
+                elif isinstance(action, Fail):
+                    finished = True
+                    raise error_from_failure(action.failure, run.partial_text)
+        except BaseException:
+            if not finished:
+                finished = True
+                usage, chars = _partial(run.current)
+                # handle() is synchronous: it runs even inside a cancelled scope.
+                probes = eng.handle(RequestCancelled(run.request_id, usage, chars))
+                if probes and self.probe_sink is not None:
+                    with anyio.CancelScope(shield=True):
+                        await self.probe_sink(probes)
+            raise
+        finally:
+            eng.unregister(run)
+
+    async def _wait(self, run: Run, box: dict[str, Any]) -> None:
+        eng = self.engine
+        if run.pending:
+            return
+        deadline = eng.next_deadline()
+        delay = 1.0 if deadline is None else deadline - eng.clock()
+        if delay > 0:
+            box["event"] = anyio.Event()
+            if run.pending:
+                return
+            with anyio.move_on_after(delay):
+                await box["event"].wait()
+            if run.pending:
+                return
+        if deadline is not None and eng.clock() >= deadline:
+            await self.probes(eng.handle(Tick()))
+
+    # ------------------------------------------------------------ one attempt
+    async def _attempt(
+        self, run: Run, send: SendAttempt, request: CompletionRequest, box: dict[str, Any]
+    ) -> AsyncGenerator[Item, None]:
+        eng = self.engine
+        clock = eng.clock
+        try:
+            attempt = eng.start_attempt(send, request)
+        except Exception as exc:
+            await self.probes(eng.handle(AttemptFailed(
+                send.attempt_id, FailureKind.CONNECTION, detail=f"cannot start attempt: {exc!r}")))
+            return
+        aid = send.attempt_id
+        run.attempts[aid] = attempt
+        run.current = attempt
+        run.buffer = []  # R-65: nothing of an earlier, failed attempt survives
+        started = clock()
+        first_at = started + send.first_chunk_timeout_s if (
+            attempt.stream and send.first_chunk_timeout_s is not None) else None
+        req_deadline = eng.request_deadline(run.request_id)
+        ttft: float | None = None
+        last = started
+        response: httpcore.Response | None = None
+        pieces: Any = None
+        fact: AttemptSucceeded | AttemptFailed | None = None
+
+        def bound_now(head: bool) -> Any:
+            return next_bound(stream=attempt.stream, started=started, timeout_s=send.timeout_s,
+                              first_chunk_at=first_at, request_deadline=req_deadline,
+                              head_seen=head, has_content=attempt.has_content, last_data=last)
+
+        bound = bound_now(False)
+        token = IO_DEADLINE.set(bound.at)
+        try:
+            while (hreq := attempt.next_request()) is not None:
+                await self._delay(hreq, bound.at)
+                bound = bound_now(False)
+                IO_DEADLINE.set(bound.at)
+                with anyio.CancelScope() as scope:
+                    box["scope"] = scope
+                    if aid in run.cancelled:
+                        scope.cancel()
+                    response = await self.pool.handle_async_request(httpcore.Request(
+                        hreq.method, hreq.url,
+                        headers=encode_headers(hreq.headers, hreq.url, hreq.body),
+                        content=hreq.body,
+                        extensions={"timeout": timeout_extension(max(0.001, bound.at - clock()))},
+                    ))
+                box["scope"] = None
+                if response is None or aid in run.cancelled:
+                    raise _Aborted
+                attempt.receive_head(response.status,
+                                     normalise_headers(response.headers, time.time()))
+                last = clock()
+                pieces = response.aiter_stream()
+                while True:
+                    bound = bound_now(True)
+                    IO_DEADLINE.set(bound.at)
+                    piece: bytes | None = None
+                    with anyio.CancelScope() as scope:
+                        box["scope"] = scope
+                        if aid in run.cancelled:
+                            scope.cancel()
+                        try:
+                            piece = await pieces.__anext__()
+                        except StopAsyncIteration:
+                            piece = b""
+                    box["scope"] = None
+                    if aid in run.cancelled:
+                        raise _Aborted
+                    if not piece:
+                        break
+                    last = clock()
+                    had = attempt.has_content
+                    chunks = attempt.receive_data(piece)
+                    if attempt.stream and not had and attempt.has_content:
+                        ttft = (clock() - started) * 1000.0
+                        await self._first_chunk(run, send, ttft)
+                    for chunk in run.deliverable(chunks):
+                        yield chunk
+                chunks = attempt.receive_end()
+                if attempt.stream and ttft is None and attempt.has_content:
+                    ttft = (clock() - started) * 1000.0
+                    await self._first_chunk(run, send, ttft)
+                for chunk in run.deliverable(chunks):
+                    yield chunk
+                pieces = None
+                resp, response = response, None
+                await resp.aclose()
+            fact = attempt.outcome()
+        except _Aborted:
+            fact = None
+        except TRANSPORT_ERRORS as exc:
+            kind = failure_kind_of(exc)
+            if kind is FailureKind.TIMEOUT:
+                kind = bound.kind
+            fact = attempt.fail(kind, f"{type(exc).__name__}: {exc}"[:300])
+        finally:
+            box["scope"] = None
+            IO_DEADLINE.reset(token)
+            if pieces is not None or response is not None:
+                with anyio.CancelScope(shield=True):
+                    if pieces is not None:
+                        await pieces.aclose()
+                    if response is not None:
+                        await response.aclose()
+        if fact is not None and aid not in run.cancelled:
+            fact = with_timing(fact, (clock() - started) * 1000.0, ttft)
+            await self.probes(eng.handle(fact))
+        run.current = None
+
+    async def _first_chunk(self, run: Run, send: SendAttempt, ttft: float) -> None:
+        await self.probes(self.engine.handle(AttemptFirstChunk(send.attempt_id, ttft)))
+        for a in run.take_for_attempt(send.attempt_id):
+            if isinstance(a, Commit):
+                run.committed = a.attempt_id
+            elif isinstance(a, CancelAttempt):
+                raise _Aborted
+
+    async def _delay(self, hreq: HttpRequest, bound_at: float) -> None:
+        if hreq.delay_s <= 0:
+            return
+        remaining = bound_at - self.engine.clock()
+        await anyio.sleep(max(0.0, min(hreq.delay_s, remaining)))
+        if hreq.delay_s >= remaining:
+            raise httpcore.ReadTimeout("attempt timeout passed while waiting to poll")
+
+    # ------------------------------------------------------------ probes
+    async def probe(self, send: SendAttempt) -> None:
+        """Run one probe attempt to completion and report its fact."""
+        eng = self.engine
+        req = eng.probe_request(send)
+        if not isinstance(req, HttpRequest):
+            run = Run(f"probe:{send.attempt_id}")
+            async with aclosing(self._attempt(run, send, req, {"scope": None})) as items:
+                async for _ in items:
+                    pass
+            return
+        started = eng.clock()
+        status: int | None = None
+        body = b""
+        kind: FailureKind | None = None
+        token = IO_DEADLINE.set(started + send.timeout_s)
+        try:
+            resp = await self.pool.request(
+                req.method, req.url, headers=encode_headers(req.headers, req.url),
+                extensions={"timeout": timeout_extension(send.timeout_s)})
+            status, body = resp.status, resp.content[:2048]
+        except TRANSPORT_ERRORS as exc:
+            kind = failure_kind_of(exc)
+        finally:
+            IO_DEADLINE.reset(token)
+        fact = models_probe_fact(send.attempt_id, status, body, kind)
+        await self.probes(eng.handle(with_timing(fact, (eng.clock() - started) * 1000.0, None)))

@@ -1,0 +1,284 @@
+"""The sync driver: a short sequential loop on `httpcore.ConnectionPool`.
+
+`SyncDriver.execute()` runs one request on the calling thread. It submits
+the request to the core and then only carries out what the core says:
+`SendAttempt` -> one attempt over HTTP (outside the router lock), feeding
+the wire attempt object and reporting `AttemptFirstChunk` /
+`AttemptSucceeded` / `AttemptFailed` with measured timings; `Commit` ->
+release held stream chunks; `Deliver` / `Fail` -> finish. Between actions it
+sleeps until `router.next_deadline()` (or until another thread files an
+action in its mailbox) and then sends a `Tick`. It is a generator: streams
+yield chunks as they become deliverable; a non-streamed run yields one
+`Final`. Caller cancellation (closing the generator, KeyboardInterrupt)
+reports `RequestCancelled` and closes the attempt's connection.
+
+Every socket operation is bounded by the binding deadline of the attempt
+(`engine.next_bound`) through `adapters.http.IO_DEADLINE`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import httpcore
+
+from adapters.engine import Engine, Final, Run, models_probe_fact, next_bound, with_timing
+from adapters.http import (
+    IO_DEADLINE,
+    TRANSPORT_ERRORS,
+    DeadlineBackend,
+    encode_headers,
+    failure_kind_of,
+    normalise_headers,
+    timeout_extension,
+)
+from meshcore.actions import CancelAttempt, Commit, Deliver, Fail, SendAttempt
+from meshcore.errors import error_from_failure
+from meshcore.events import (
+    AttemptFailed,
+    AttemptFirstChunk,
+    AttemptSucceeded,
+    RequestCancelled,
+    RequestSubmitted,
+    Tick,
+)
+from meshcore.types import FailureKind, Usage
+from meshcore.wire.attempt import Attempt, HttpRequest
+from meshcore.wire.models import ChatCompletionChunk, CompletionRequest
+from meshcore.wire.tokens import features_of
+
+__all__ = ["SyncDriver"]
+
+Item = ChatCompletionChunk | Final
+
+
+class _Aborted(Exception):
+    """The core cancelled the attempt (CancelAttempt)."""
+
+
+class SyncDriver:
+    """Executes the core's actions with blocking HTTP on one connection pool."""
+
+    def __init__(self, engine: Engine, max_connections: int = 100) -> None:
+        self.engine = engine
+        self.pool = httpcore.ConnectionPool(
+            max_connections=max_connections,
+            max_keepalive_connections=max_connections,
+            keepalive_expiry=60.0,
+            network_backend=DeadlineBackend(clock=engine.clock),
+        )
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+        self.pool.close()
+
+    # ------------------------------------------------------------ one request
+    def execute(
+        self,
+        request: CompletionRequest,
+        model: str,
+        *,
+        session_id: str | None = None,
+        timeout: float | None = None,
+    ) -> Iterator[Item]:
+        """Run one request; yields deliverable chunks (streams) or one `Final`."""
+        eng = self.engine
+        run = Run(eng.new_request_id())
+        cond = threading.Condition()
+
+        def wake() -> None:
+            with cond:
+                cond.notify_all()
+
+        run.wake = wake
+        eng.register(run)
+        finished = False
+        try:
+            self._probes(eng.handle(RequestSubmitted(
+                run.request_id, model, features_of(request), timeout, session_id)))
+            while True:
+                action = run.pop()
+                if action is None:
+                    self._wait(run, cond)
+                    continue
+                if isinstance(action, SendAttempt):
+                    yield from self._attempt(run, action, request)
+                elif isinstance(action, Commit):
+                    run.committed = action.attempt_id
+                    yield from run.deliverable([])
+                elif isinstance(action, Deliver):
+                    yield from run.deliverable([]) if run.committed else []
+                    finished = True
+                    att = run.attempts.get(action.attempt_id)
+                    if not (att is not None and att.stream):
+                        yield Final(att.result if att is not None else None)
+                    return
+                elif isinstance(action, Fail):
+                    finished = True
+                    raise error_from_failure(action.failure, run.partial_text)
+        except BaseException:
+            if not finished:
+                finished = True
+                usage, chars = _partial(run.current)
+                self._probes(eng.handle(RequestCancelled(run.request_id, usage, chars)))
+            raise
+        finally:
+            eng.unregister(run)
+
+    def _wait(self, run: Run, cond: threading.Condition) -> None:
+        eng = self.engine
+        deadline = eng.next_deadline()
+        with cond:
+            if run.pending:
+                return
+            delay = 1.0 if deadline is None else deadline - eng.clock()
+            if delay > 0:
+                cond.wait(delay)
+            if run.pending:
+                return
+        if deadline is not None and eng.clock() >= deadline:
+            self._probes(eng.handle(Tick()))
+
+    # ------------------------------------------------------------ one attempt
+    def _attempt(self, run: Run, send: SendAttempt, request: CompletionRequest) -> Iterator[Item]:
+        eng = self.engine
+        clock = eng.clock
+        try:
+            attempt = eng.start_attempt(send, request)
+        except Exception as exc:
+            self._probes(eng.handle(AttemptFailed(send.attempt_id, FailureKind.CONNECTION,
+                                                  detail=f"cannot start attempt: {exc!r}")))
+            return
+        run.attempts[send.attempt_id] = attempt
+        run.current = attempt
+        run.buffer = []  # R-65: nothing of an earlier, failed attempt survives
+        started = clock()
+        first_at = started + send.first_chunk_timeout_s if (
+            attempt.stream and send.first_chunk_timeout_s is not None) else None
+        req_deadline = eng.request_deadline(run.request_id)
+        ttft: float | None = None
+        last = started
+        response: httpcore.Response | None = None
+        fact: AttemptSucceeded | AttemptFailed | None = None
+        bound = next_bound(stream=attempt.stream, started=started, timeout_s=send.timeout_s,
+                           first_chunk_at=first_at, request_deadline=req_deadline,
+                           head_seen=False, has_content=False, last_data=started)
+        token = IO_DEADLINE.set(bound.at)
+        try:
+            while (hreq := attempt.next_request()) is not None:
+                self._delay(hreq, bound.at)
+                bound = next_bound(stream=attempt.stream, started=started,
+                                   timeout_s=send.timeout_s, first_chunk_at=first_at,
+                                   request_deadline=req_deadline, head_seen=False,
+                                   has_content=attempt.has_content, last_data=last)
+                IO_DEADLINE.set(bound.at)
+                response = self.pool.handle_request(httpcore.Request(
+                    hreq.method, hreq.url, headers=encode_headers(hreq.headers, hreq.url, hreq.body),
+                    content=hreq.body,
+                    extensions={"timeout": timeout_extension(max(0.001, bound.at - clock()))},
+                ))
+                attempt.receive_head(response.status,
+                                     normalise_headers(response.headers, time.time()))
+                last = clock()
+                pieces = iter(response.iter_stream())
+                while True:
+                    bound = next_bound(stream=attempt.stream, started=started,
+                                       timeout_s=send.timeout_s, first_chunk_at=first_at,
+                                       request_deadline=req_deadline, head_seen=True,
+                                       has_content=attempt.has_content, last_data=last)
+                    IO_DEADLINE.set(bound.at)
+                    piece = next(pieces, None)
+                    if piece is None:
+                        break
+                    last = clock()
+                    had = attempt.has_content
+                    chunks = attempt.receive_data(piece)
+                    if attempt.stream and not had and attempt.has_content:
+                        ttft = (clock() - started) * 1000.0
+                        self._first_chunk(run, send, ttft)
+                    if chunks:
+                        yield from run.deliverable(chunks)
+                    if send.attempt_id in run.cancelled:
+                        raise _Aborted
+                chunks = attempt.receive_end()
+                if attempt.stream and ttft is None and attempt.has_content:
+                    ttft = (clock() - started) * 1000.0
+                    self._first_chunk(run, send, ttft)
+                if chunks:
+                    yield from run.deliverable(chunks)
+                response.close()
+                response = None
+                if send.attempt_id in run.cancelled:
+                    raise _Aborted
+            fact = attempt.outcome()
+        except _Aborted:
+            fact = None
+        except TRANSPORT_ERRORS as exc:
+            kind = failure_kind_of(exc)
+            if kind is FailureKind.TIMEOUT:
+                kind = bound.kind
+            fact = attempt.fail(kind, f"{type(exc).__name__}: {exc}"[:300])
+        finally:
+            IO_DEADLINE.reset(token)
+            if response is not None:
+                response.close()
+        if fact is not None and send.attempt_id not in run.cancelled:
+            fact = with_timing(fact, (clock() - started) * 1000.0, ttft)
+            self._probes(eng.handle(fact))
+        run.current = None
+
+    def _first_chunk(self, run: Run, send: SendAttempt, ttft: float) -> None:
+        self._probes(self.engine.handle(AttemptFirstChunk(send.attempt_id, ttft)))
+        for a in run.take_for_attempt(send.attempt_id):
+            if isinstance(a, Commit):
+                run.committed = a.attempt_id
+            elif isinstance(a, CancelAttempt):
+                raise _Aborted
+
+    def _delay(self, hreq: HttpRequest, bound_at: float) -> None:
+        if hreq.delay_s <= 0:
+            return
+        remaining = bound_at - self.engine.clock()
+        time.sleep(max(0.0, min(hreq.delay_s, remaining)))
+        if hreq.delay_s >= remaining:
+            raise httpcore.ReadTimeout("attempt timeout passed while waiting to poll")
+
+    # ------------------------------------------------------------ probes
+    def _probes(self, probes: list[SendAttempt]) -> None:
+        for send in probes:
+            self._probe(send)
+
+    def _probe(self, send: SendAttempt) -> None:
+        eng = self.engine
+        req = eng.probe_request(send)
+        if not isinstance(req, HttpRequest):
+            run = Run(f"probe:{send.attempt_id}")
+            for _ in self._attempt(run, send, req):
+                pass
+            return
+        started = eng.clock()
+        status: int | None = None
+        body = b""
+        kind: FailureKind | None = None
+        token = IO_DEADLINE.set(started + send.timeout_s)
+        try:
+            resp = self.pool.request(req.method, req.url, headers=encode_headers(req.headers, req.url),
+                                     extensions={"timeout": timeout_extension(send.timeout_s)})
+            status, body = resp.status, resp.content[:2048]
+        except TRANSPORT_ERRORS as exc:
+            kind = failure_kind_of(exc)
+        finally:
+            IO_DEADLINE.reset(token)
+        fact = models_probe_fact(send.attempt_id, status, body, kind)
+        self._probes(eng.handle(with_timing(fact, (eng.clock() - started) * 1000.0, None)))
+
+
+def _partial(attempt: Attempt | None) -> tuple[Usage | None, int]:
+    """Usage and output characters an in-flight attempt had received (R-42)."""
+    if attempt is None:
+        return None, 0
+    u = attempt.usage
+    usage = Usage(u.prompt_tokens, u.completion_tokens) if u is not None else None
+    return usage, len(attempt.partial_text)

@@ -1,0 +1,302 @@
+"""What the sync and async drivers share: the core behind one door.
+
+`Engine` owns the `Router`, the optional `Recorder` and the routing of
+actions to the request that waits for them. Every `handle()` reads the
+clock *inside* the lock (so monotonic readings reach the core in order even
+when threads race), records the step, and files each action in the mailbox
+(`Run`) of its request: `SendAttempt`, `Commit`, `Deliver`, `Fail` by
+request id and `CancelAttempt` through the attempt's owner. Probes
+(`SendAttempt` without a request) are returned to the caller, which runs
+them. `SaveState`, `Emit` and the status actions need no driver work yet.
+
+The rest are pure helpers both drivers use: starting the wire attempt with
+the resolved key, picking the bound that limits the next socket operation
+(and the `FailureKind` to report when it hits), building probe requests.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections import deque
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from adapters.build import Built
+from adapters.recording import Recorder
+from meshcore.actions import (
+    Action,
+    CancelAttempt,
+    Commit,
+    Deliver,
+    Fail,
+    SendAttempt,
+)
+from meshcore.config.membership import model_serves_operation
+from meshcore.events import AttemptFailed, AttemptSucceeded, Event
+from meshcore.router.router import Router
+from meshcore.types import FailureKind, Instant, Operation
+from meshcore.wire.attempt import Attempt, HttpRequest
+from meshcore.wire.models import (
+    ChatCompletionChunk,
+    ChatCompletionRequest,
+    ChatMessage,
+    CompletionRequest,
+    EmbeddingRequest,
+)
+from meshcore.wire.registry import build_models_request, start_attempt
+
+__all__ = ["Bound", "Engine", "Final", "Run", "next_bound"]
+
+
+@dataclass(frozen=True, slots=True)
+class Final:
+    """The last item of a non-streamed run: the delivered result."""
+
+    value: Any
+
+
+@dataclass
+class Run:
+    """The mailbox and stream state of one request in flight."""
+
+    request_id: str
+    pending: deque[Action] = field(default_factory=deque)
+    wake: Callable[[], None] = lambda: None
+    on_cancel: Callable[[str], None] = lambda _aid: None
+    cancelled: set[str] = field(default_factory=set)
+    committed: str | None = None
+    buffer: list[ChatCompletionChunk] = field(default_factory=list)
+    delivered: list[str] = field(default_factory=list)
+    attempts: dict[str, Attempt] = field(default_factory=dict)
+    current: Attempt | None = None
+
+    def push(self, action: Action) -> None:
+        self.pending.append(action)
+        if isinstance(action, CancelAttempt):
+            self.cancelled.add(action.attempt_id)
+            self.on_cancel(action.attempt_id)
+        self.wake()
+
+    def pop(self) -> Action | None:
+        try:
+            return self.pending.popleft()
+        except IndexError:
+            return None
+
+    def take_for_attempt(self, attempt_id: str) -> list[Action]:
+        """Remove and return the Commit / CancelAttempt actions of one attempt."""
+        keep: deque[Action] = deque()
+        out: list[Action] = []
+        for a in self.pending:
+            if isinstance(a, (Commit, CancelAttempt)) and a.attempt_id == attempt_id:
+                out.append(a)
+            else:
+                keep.append(a)
+        self.pending = keep
+        return out
+
+    def deliverable(self, chunks: list[ChatCompletionChunk]) -> list[ChatCompletionChunk]:
+        """Chunks the caller may see now (after commit); the rest is held."""
+        if self.committed is None:
+            self.buffer.extend(chunks)
+            return []
+        out = self.buffer + chunks
+        self.buffer = []
+        for c in out:
+            for ch in c.choices:
+                if ch.delta.content:
+                    self.delivered.append(ch.delta.content)
+        return out
+
+    @property
+    def partial_text(self) -> str:
+        return "".join(self.delivered)
+
+
+class Engine:
+    """The router behind a lock, with recording and action routing."""
+
+    def __init__(
+        self,
+        built: Built,
+        seed: int,
+        clock: Callable[[], float],
+        record: str | None = None,
+        lock: AbstractContextManager[Any] | None = None,
+    ) -> None:
+        self.built = built
+        self.config = built.config
+        self.seed = seed
+        self.router = Router(built.config, seed)
+        self.clock = clock
+        self.recorder = Recorder(record, built.config, seed) if record is not None else None
+        self._lock: AbstractContextManager[Any] = lock if lock is not None else nullcontext()
+        self._runs: dict[str, Run] = {}
+        self._owners: dict[str, str] = {}
+        self._ids = itertools.count(1)
+
+    # ------------------------------------------------------------ the one door
+    def now(self) -> Instant:
+        """The current clock reading (driver clock + wall clock)."""
+        return Instant(self.clock(), time.time())
+
+    def handle(self, event: Event) -> list[SendAttempt]:
+        """Feed one event; file actions in mailboxes; return probes to run."""
+        probes: list[SendAttempt] = []
+        with self._lock:
+            now = self.now()
+            actions = self.router.handle(event, now)
+            if self.recorder is not None:
+                self.recorder.record(now, event, actions)
+            for a in actions:
+                self._route(a, probes)
+        return probes
+
+    def _route(self, a: Action, probes: list[SendAttempt]) -> None:
+        if isinstance(a, SendAttempt):
+            if a.request_id is None:
+                probes.append(a)
+                return
+            self._owners[a.attempt_id] = a.request_id
+            run = self._runs.get(a.request_id)
+        elif isinstance(a, CancelAttempt):
+            rid = self._owners.pop(a.attempt_id, None)
+            run = self._runs.get(rid) if rid is not None else None
+        elif isinstance(a, (Commit, Deliver, Fail)):
+            run = self._runs.get(a.request_id)
+        else:
+            return
+        if run is not None:
+            run.push(a)
+
+    def view(self, fn: Callable[[Router], Any]) -> Any:
+        """Run a read-only query on the router under the lock."""
+        with self._lock:
+            return fn(self.router)
+
+    def next_deadline(self) -> float | None:
+        with self._lock:
+            return self.router.next_deadline()
+
+    def request_deadline(self, request_id: str) -> float | None:
+        """The request's end-to-end deadline on the driver clock (R-31)."""
+        with self._lock:
+            req = getattr(self.router, "requests", {}).get(request_id)
+            dl = getattr(req, "deadline", None)
+            return float(dl) if isinstance(dl, (int, float)) else None
+
+    # ------------------------------------------------------------ runs
+    def new_request_id(self) -> str:
+        return f"req-{next(self._ids)}"
+
+    def register(self, run: Run) -> None:
+        with self._lock:
+            self._runs[run.request_id] = run
+
+    def unregister(self, run: Run) -> None:
+        with self._lock:
+            self._runs.pop(run.request_id, None)
+            for aid in [a for a, r in self._owners.items() if r == run.request_id]:
+                del self._owners[aid]
+
+    def close(self) -> None:
+        if self.recorder is not None:
+            self.recorder.close()
+
+    # ------------------------------------------------------------ attempts
+    def start_attempt(self, send: SendAttempt, request: CompletionRequest) -> Attempt:
+        """The wire layer's per-attempt object for `send` (resolved key and URL)."""
+        provider = self.config.providers[send.provider_id]
+        url = self.built.base_urls.get(send.provider_id)
+        if url is not None and url != provider.base_url:
+            provider = replace(provider, base_url=url)
+        keys = self.built.api_keys.get(send.provider_id, ())
+        key = keys[send.key_index % len(keys)] if keys else None
+        return start_attempt(
+            request,
+            model=self.config.models[send.model_id],
+            provider=provider,
+            api_key=key or None,
+            attempt_id=send.attempt_id,
+            model_id=send.model_id,
+            response_id=send.response_id,
+            created=int(time.time()),
+        )
+
+    def probe_request(self, send: SendAttempt) -> CompletionRequest | HttpRequest:
+        """R-50: the cheapest request for the model's capability."""
+        mid = send.model_id
+        if model_serves_operation(self.config, mid, Operation.CHAT):
+            return ChatCompletionRequest(
+                model=send.model_name,
+                messages=(ChatMessage(role="user", content="ping"),),
+                max_tokens=1,
+            )
+        if model_serves_operation(self.config, mid, Operation.EMBEDDINGS):
+            return EmbeddingRequest(model=send.model_name, input="ping")
+        provider = self.config.providers[send.provider_id]
+        url = self.built.base_urls.get(send.provider_id)
+        if url is not None:
+            provider = replace(provider, base_url=url)
+        keys = self.built.api_keys.get(send.provider_id, ())
+        return build_models_request(provider, keys[0] if keys else None)
+
+
+def with_timing(
+    fact: AttemptSucceeded | AttemptFailed, latency_ms: float, ttft_ms: float | None
+) -> AttemptSucceeded | AttemptFailed:
+    """The fact with the driver-measured latency (and ttft for streams)."""
+    if isinstance(fact, AttemptSucceeded):
+        return replace(fact, latency_ms=latency_ms, ttft_ms=ttft_ms)
+    return replace(fact, latency_ms=latency_ms)
+
+
+@dataclass(frozen=True, slots=True)
+class Bound:
+    """The deadline of the next socket operation and what hitting it means."""
+
+    at: float
+    kind: FailureKind
+
+
+def next_bound(
+    *,
+    stream: bool,
+    started: float,
+    timeout_s: float,
+    first_chunk_at: float | None,
+    request_deadline: float | None,
+    head_seen: bool,
+    has_content: bool,
+    last_data: float,
+) -> Bound:
+    """R-31/R-32: the binding bound for the next read. Non-streamed: the
+    whole attempt within `timeout_s`. Streams: `timeout_s` for the head and
+    for every later gap, the first-chunk bound until content, and always
+    the request deadline."""
+    if not stream or not head_seen:
+        cands = [Bound(started + timeout_s, FailureKind.TIMEOUT)]
+    else:
+        cands = [Bound(last_data + timeout_s, FailureKind.STREAM_GAP)]
+    if stream and not has_content and first_chunk_at is not None:
+        cands.append(Bound(first_chunk_at, FailureKind.TTFT_TIMEOUT))
+    if request_deadline is not None:
+        cands.append(Bound(request_deadline, FailureKind.DEADLINE))
+    return min(cands, key=lambda b: b.at)
+
+
+def models_probe_fact(
+    attempt_id: str, status: int | None, excerpt: bytes, kind: FailureKind | None
+) -> AttemptSucceeded | AttemptFailed:
+    """The fact of a models-list probe (no wire attempt object exists for it)."""
+    if kind is None and status is not None and 200 <= status < 300:
+        return AttemptSucceeded(attempt_id, status=status)
+    return AttemptFailed(
+        attempt_id,
+        kind if kind is not None else FailureKind.HTTP_STATUS,
+        status=status,
+        body_excerpt=excerpt[:2048].decode("utf-8", "replace"),
+    )

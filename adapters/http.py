@@ -1,0 +1,290 @@
+"""Shared HTTP edge helpers of the drivers.
+
+Everything here sits at the boundary between httpcore and the pure core:
+
+* `failure_kind_of` maps an httpcore (or anyio) exception to the `FailureKind`
+  fact the core classifies (ARCHITECTURE rule 7: the driver reports facts);
+* `normalise_headers` decodes response headers, lowercases their names and
+  converts the two time formats the core never sees: an HTTP-date
+  `Retry-After` (SPEC R-38) and Anthropic's RFC 3339 `*-reset` times (R-55),
+  both turned into seconds with the wall clock at receipt;
+* `DeadlineBackend` / `AsyncDeadlineBackend` wrap httpcore's network backend
+  so that every socket read and write is bounded by a per-task deadline held
+  in the context variable `IO_DEADLINE`. httpcore fixes one read timeout
+  per response body; the wrapper lets the drivers enforce first-chunk,
+  inter-chunk and whole-body bounds precisely without extra threads.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import math
+import ssl
+import time
+import typing
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from urllib.parse import urlsplit
+
+import httpcore
+
+from meshcore.types import FailureKind
+
+__all__ = [
+    "IO_DEADLINE",
+    "AsyncDeadlineBackend",
+    "DeadlineBackend",
+    "encode_headers",
+    "failure_kind_of",
+    "http_date_seconds",
+    "normalise_headers",
+    "rfc3339_seconds",
+    "timeout_extension",
+]
+
+IO_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "modelmesh_io_deadline", default=None
+)
+"""Absolute deadline (on the driver's clock) bounding every socket operation
+of the current thread or task; None = only httpcore's own timeouts apply."""
+
+_RESET_HEADERS = frozenset({
+    "anthropic-ratelimit-requests-reset",
+    "anthropic-ratelimit-tokens-reset",
+    "anthropic-ratelimit-input-tokens-reset",
+    "anthropic-ratelimit-output-tokens-reset",
+})
+
+
+# ---------------------------------------------------------------- exceptions
+
+
+def failure_kind_of(exc: BaseException) -> FailureKind:
+    """The `FailureKind` of a transport exception: timeouts are TIMEOUT, every
+    other network or protocol failure is CONNECTION. The caller refines a
+    timeout into TTFT_TIMEOUT / STREAM_GAP when it knows which bound hit."""
+    if isinstance(exc, (httpcore.TimeoutException, TimeoutError)):
+        return FailureKind.TIMEOUT
+    return FailureKind.CONNECTION
+
+
+TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
+    httpcore.TimeoutException,
+    httpcore.NetworkError,
+    httpcore.ProtocolError,
+    httpcore.ProxyError,
+    httpcore.UnsupportedProtocol,
+    TimeoutError,
+    OSError,
+    ssl.SSLError,
+)
+"""Exceptions that mean "the transport failed" (not a programming error)."""
+
+
+# ---------------------------------------------------------------- headers
+
+
+def _fmt_seconds(value: float) -> str:
+    return f"{max(0.0, value):.3f}".rstrip("0").rstrip(".") or "0"
+
+
+def http_date_seconds(value: str, wall_now: float) -> float | None:
+    """Seconds from `wall_now` until the HTTP-date `value` (0 for a past
+    date); None when `value` is not an HTTP-date."""
+    try:
+        when = parsedate_to_datetime(value.strip())
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, when.timestamp() - wall_now)
+
+
+def rfc3339_seconds(value: str, wall_now: float) -> float | None:
+    """Seconds from `wall_now` until the RFC 3339 time `value` (0 if past);
+    None when `value` is not such a time."""
+    text = value.strip()
+    if not text or "T" not in text.upper():
+        return None
+    try:
+        when = datetime.fromisoformat(text.replace("z", "Z"))
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, when.timestamp() - wall_now)
+
+
+def _is_number(value: str) -> bool:
+    try:
+        return math.isfinite(float(value.strip()))
+    except ValueError:
+        return False
+
+
+def normalise_headers(
+    raw: Iterable[tuple[bytes | str, bytes | str]], wall_now: float
+) -> list[tuple[str, str]]:
+    """Decoded, lowercased headers with time values turned into seconds:
+    `retry-after` given as an HTTP-date (R-38) and Anthropic `*-reset` RFC
+    3339 times (R-55) become decimal seconds from `wall_now`."""
+    out: list[tuple[str, str]] = []
+    for name_raw, value_raw in raw:
+        name = (name_raw.decode("latin-1") if isinstance(name_raw, bytes) else name_raw).lower()
+        value = value_raw.decode("latin-1") if isinstance(value_raw, bytes) else value_raw
+        value = value.strip()
+        if name == "retry-after" and value and not _is_number(value):
+            secs = http_date_seconds(value, wall_now)
+            if secs is not None:
+                value = _fmt_seconds(secs)
+        elif name in _RESET_HEADERS and value and not _is_number(value):
+            secs = rfc3339_seconds(value, wall_now)
+            if secs is not None:
+                value = _fmt_seconds(secs)
+        out.append((name, value))
+    return out
+
+
+def encode_headers(
+    headers: Iterable[tuple[str, str]], url: str | None = None, body: bytes | None = None
+) -> list[tuple[bytes, bytes]]:
+    """Request headers as bytes pairs for httpcore, adding `Host` (from
+    `url`) and `Content-Length` (of `body`) when missing: httpcore sends
+    exactly the headers it is given."""
+    out = [(n.encode("latin-1"), v.encode("latin-1")) for n, v in headers]
+    names = {n.lower() for n, _ in out}
+    if url is not None and b"host" not in names:
+        netloc = urlsplit(url).netloc.rsplit("@", 1)[-1]
+        out.insert(0, (b"host", netloc.encode("idna" if not netloc.isascii() else "ascii")))
+    if body is not None and b"content-length" not in names and b"transfer-encoding" not in names:
+        out.append((b"content-length", str(len(body)).encode("ascii")))
+    return out
+
+
+def timeout_extension(seconds: float) -> dict[str, float]:
+    """httpcore's per-request timeout extension with every bound = `seconds`."""
+    s = max(0.001, seconds)
+    return {"connect": s, "read": s, "write": s, "pool": s}
+
+
+# ---------------------------------------------------------------- deadline backends
+
+
+def _bounded(timeout: float | None, clock: Callable[[], float]) -> float | None:
+    deadline = IO_DEADLINE.get()
+    if deadline is None:
+        return timeout
+    remaining = deadline - clock()
+    if remaining <= 0:
+        raise httpcore.ReadTimeout("attempt deadline passed")
+    return remaining if timeout is None else min(timeout, remaining)
+
+
+class _Stream(httpcore.NetworkStream):
+    def __init__(self, inner: httpcore.NetworkStream, clock: Callable[[], float]) -> None:
+        self._inner = inner
+        self._clock = clock
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, _bounded(timeout, self._clock))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, _bounded(timeout, self._clock))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        inner = self._inner.start_tls(ssl_context, server_hostname,
+                                      _bounded(timeout, self._clock))
+        return _Stream(inner, self._clock)
+
+    def get_extra_info(self, info: str) -> typing.Any:
+        return self._inner.get_extra_info(info)
+
+
+class DeadlineBackend(httpcore.NetworkBackend):
+    """httpcore's sync backend with every socket operation bounded by
+    `IO_DEADLINE` (on `time.monotonic`)."""
+
+    def __init__(self, inner: httpcore.NetworkBackend | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._inner = inner or httpcore.SyncBackend()
+        self._clock = clock
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: typing.Iterable[typing.Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        inner = self._inner.connect_tcp(host, port, _bounded(timeout, self._clock),
+                                        local_address, socket_options)
+        return _Stream(inner, self._clock)
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+class _AsyncStream(httpcore.AsyncNetworkStream):
+    def __init__(self, inner: httpcore.AsyncNetworkStream, clock: Callable[[], float]) -> None:
+        self._inner = inner
+        self._clock = clock
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return await self._inner.read(max_bytes, _bounded(timeout, self._clock))
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        await self._inner.write(buffer, _bounded(timeout, self._clock))
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    async def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        inner = await self._inner.start_tls(ssl_context, server_hostname,
+                                            _bounded(timeout, self._clock))
+        return _AsyncStream(inner, self._clock)
+
+    def get_extra_info(self, info: str) -> typing.Any:
+        return self._inner.get_extra_info(info)
+
+
+class AsyncDeadlineBackend(httpcore.AsyncNetworkBackend):
+    """httpcore's auto-detected async backend (asyncio via anyio, or trio)
+    with every socket operation bounded by `IO_DEADLINE` on `clock` (the
+    event loop clock)."""
+
+    def __init__(self, clock: Callable[[], float],
+                 inner: httpcore.AsyncNetworkBackend | None = None) -> None:
+        self._inner: httpcore.AsyncNetworkBackend = inner or httpcore.AnyIOBackend()
+        self._clock = clock
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: typing.Iterable[typing.Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        inner = await self._inner.connect_tcp(host, port, _bounded(timeout, self._clock),
+                                              local_address, socket_options)
+        return _AsyncStream(inner, self._clock)
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)

@@ -1,0 +1,52 @@
+"""Atheris harness for the incremental SSE parser.
+
+Run: `python fuzz/fuzz_sse.py` (needs the `fuzz` extra). Invariants checked:
+the parser never raises on any bytes, and splitting the input at any point
+derived from the data yields exactly the events of parsing it at once.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from meshcore.wire.sse import SSEEvent, SSEParser
+
+try:
+    import atheris
+except ImportError:  # the module stays importable (and testable) without atheris
+    atheris = None
+
+
+def _parse(pieces: list[bytes]) -> list[SSEEvent]:
+    p = SSEParser()
+    out: list[SSEEvent] = []
+    for piece in pieces:
+        out += p.feed(piece)
+    return out + p.close()
+
+
+def one_input(data: bytes) -> None:
+    """Check the SSE invariants on one input; raises AssertionError on a bug."""
+    if not data:
+        return
+    step = data[0] % 7 + 1
+    body = data[1:]
+    whole = _parse([body])
+    split = _parse([body[i:i + step] for i in range(0, len(body), step)])
+    if split != whole:
+        raise AssertionError(f"chunking changed the events: {whole!r} != {split!r}")
+    for ev in whole:
+        if not isinstance(ev.data, str) or not isinstance(ev.event, str):
+            raise AssertionError("event fields must be strings")
+
+
+def main() -> None:
+    """atheris entry point."""
+    if atheris is None:
+        raise SystemExit("atheris is not installed (pip install '.[fuzz]')")
+    atheris.Setup(sys.argv, one_input)
+    atheris.Fuzz()
+
+
+if __name__ == "__main__":
+    main()

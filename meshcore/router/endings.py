@@ -1,0 +1,85 @@
+"""How requests end: failure values and request-log records (R-34, R-92).
+
+Theory of operation: `fail()` emits the single terminal `Fail` of a
+request with its attempt history, a trace and the request-log record;
+`log_request()` / `log_probe()` build the `metadata`-level records of R-92
+(the shell adds text fields for the other levels).
+"""
+
+from __future__ import annotations
+
+from meshcore.actions import (
+    Action,
+    AttemptRecord,
+    Emit,
+    Fail,
+    Failure,
+)
+from meshcore.records import RequestLogEntry
+from meshcore.router.calendar import iso_utc
+from meshcore.router.healthops import HealthOps
+from meshcore.router.state import AttemptState, RequestState
+from meshcore.types import OutcomeClass, Usage
+
+REQUEST_FAULTS = frozenset({OutcomeClass.BAD_REQUEST, OutcomeClass.CONTEXT_LENGTH_EXCEEDED})
+
+
+class EndingsOps(HealthOps):
+    """Request endings; see module docstring."""
+
+    # -- endings --------------------------------------------------------------------------
+    def fail_exhausted(self, actions: list[Action], req: RequestState) -> None:
+        n = len(req.attempts)
+        last = req.attempts[-1] if req.attempts else None
+        faults = bool(req.attempts) and all(a.outcome in REQUEST_FAULTS for a in req.attempts)
+        self.fail(actions, req, "exhausted",
+                  f"all providers exhausted for pool {req.pool.name!r} after {n} attempt(s)"
+                  + (f"; last: {last.model_id} {last.outcome.value}" if last else ""),
+                  request_fault=faults)
+
+    def fail(self, actions: list[Action], req: RequestState, reason: str, message: str,
+             **details: object) -> None:
+        if req.done:
+            return
+        req.done = True
+        failure = Failure(reason, message, req.pool.name, tuple(req.attempts), dict(details))
+        actions.append(Fail(req.request_id, failure))
+        self.trace(actions, "error", f"pool.{req.pool.name}", f"request failed: {message}",
+                   request_id=req.request_id, reason=reason)
+        last = req.attempts[-1] if req.attempts else None
+        self.log_request(actions, req, reason, last, None, 0.0, None)
+        self.finish(req)
+
+    def finish(self, req: RequestState) -> None:
+        self.requests.pop(req.request_id, None)
+
+    def log_request(self, actions: list[Action], req: RequestState, outcome: str,
+                    rec: AttemptRecord | None, usage: Usage | None, cost: float,
+                    ttft: float | None) -> None:
+        mid = rec.model_id if rec else None
+        cfg = self.config.models.get(mid) if mid else None
+        actions.append(Emit(RequestLogEntry(
+            timestamp=iso_utc(self.now.wall), request_id=req.request_id, pool=req.pool.name,
+            capability=req.pool.capability,
+            delivery_mode="streaming" if req.features.stream else "synchronous",
+            model_id=mid, provider_id=rec.provider_id if rec else None,
+            status_code=rec.status_code if rec else None, outcome=outcome,
+            attempts=len(req.attempts), latency_ms=(self.now.mono - req.started_mono) * 1000.0,
+            ttft_ms=ttft, tokens_in=usage.prompt_tokens if usage else 0,
+            tokens_out=usage.completion_tokens if usage else 0, cost=cost,
+            unpriced=cfg is not None and cfg.pricing is None,
+            error=None if outcome == "success" else {
+                "class": rec.outcome.value if rec else outcome,
+                "message": rec.message if rec else ""},
+        )))
+
+    def log_probe(self, actions: list[Action], att: AttemptState, rec: AttemptRecord,
+                  usage: Usage | None, cost: float) -> None:
+        actions.append(Emit(RequestLogEntry(
+            timestamp=iso_utc(self.now.wall), request_id=att.attempt_id, pool=att.pool or None,
+            capability=None, delivery_mode="synchronous", model_id=att.model_id,
+            provider_id=att.provider_id, status_code=rec.status_code, outcome=rec.outcome.value,
+            attempts=1, latency_ms=rec.elapsed_ms,
+            tokens_in=usage.prompt_tokens if usage else 0,
+            tokens_out=usage.completion_tokens if usage else 0, cost=cost, probe=True,
+        )))

@@ -1,0 +1,532 @@
+"""The per-attempt sans-IO object (SPEC R-72 Model Execution) and its helpers.
+
+Theory of operation: one `Attempt` drives one call to one provider. The
+driver loops::
+
+    while (req := attempt.next_request()) is not None:
+        (wait req.delay_s, then) send req; attempt.receive_head(status, headers)
+        for piece in body: chunks = attempt.receive_data(piece)   # stream output
+        chunks = attempt.receive_end()
+    fact = attempt.outcome()          # AttemptSucceeded | AttemptFailed
+
+and calls `attempt.fail(kind, detail)` instead when the transport fails
+(timeout, reset, cancellation). The base class owns everything that is the
+same for every family: step bookkeeping, status and header capture,
+rate-limit parsing, bounded body excerpts, the SSE parser, chunk building
+(`id` = response_id, `model` = canonical model ID, `created`), holding the
+finish chunk so usage can ride on it (R-67), content tracking (R-65), and
+the rule that nothing malformed ever raises out of the object: every codec
+hook runs under a guard that turns exceptions into failure facts.
+
+A family codec subclasses `Attempt` and implements:
+
+* `build_request() -> HttpRequest` (single-step families), or overrides
+  `build_next() -> HttpRequest | None` for multi-step ones;
+* `parse_body(body: bytes) -> CompletionResponse | None` for non-streamed
+  2xx bodies (None = "not finished, another step follows"; raise
+  `ContentBlocked` for a 2xx safety block; any other exception is a
+  MALFORMED_BODY failure);
+* `on_event(event: SSEEvent) -> None` for streams, calling `emit_delta`,
+  `set_usage`, `end_stream` and `stream_error`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from typing import Any, ClassVar
+
+from meshcore.config.schema import ModelConfig, ProviderConfig
+from meshcore.connectors import ProviderConnectorInfo
+from meshcore.events import AttemptFailed, AttemptSucceeded
+from meshcore.types import FailureKind, RateLimitInfo, Usage
+from meshcore.wire.models import (
+    ChatCompletion,
+    ChatCompletionChunk,
+    ChatCompletionRequest,
+    ChoiceDelta,
+    ChoiceDeltaToolCall,
+    ChunkChoice,
+    CompletionRequest,
+    CompletionResponse,
+    CompletionUsage,
+    CreateEmbeddingResponse,
+    SpeechResponse,
+    Transcription,
+)
+from meshcore.wire.ratelimit import parse_rate_limits
+from meshcore.wire.sse import SSEEvent, SSEParser
+
+EXCERPT_BYTES = 2048
+_KEEP_ERROR_BYTES = 16384
+
+
+@dataclass(frozen=True, slots=True)
+class HttpRequest:
+    """One HTTP request the driver sends. `delay_s` asks the driver to wait
+    first (polling steps); `stream` says the response body is an SSE stream."""
+
+    method: str
+    url: str
+    headers: list[tuple[str, str]]
+    body: bytes = b""
+    delay_s: float = 0.0
+    stream: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptContext:
+    """Everything a codec needs besides the request."""
+
+    model: ModelConfig
+    provider: ProviderConfig
+    connector: ProviderConnectorInfo
+    api_key: str | None
+    attempt_id: str
+    model_id: str
+    response_id: str
+    created: int
+    base_url: str
+
+    @property
+    def wire_model(self) -> str:
+        """The provider-native model name sent on the wire (R-15 `name`)."""
+        return self.model.name
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """Connector-specific provider keys (R-76)."""
+        return self.provider.options
+
+
+class ContentBlocked(Exception):
+    """Raised by a codec's `parse_body` for a 2xx body reporting a safety block."""
+
+
+ALLOWED_HEADER_PREFIXES: tuple[str, ...] = ("x-ratelimit-", "anthropic-ratelimit-")
+ALLOWED_HEADERS: frozenset[str] = frozenset({"retry-after", "retry-after-ms"})
+
+
+def allowed_headers(headers: list[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+    """The allow-listed headers kept in facts (retry-after*, rate limits)."""
+    return tuple(
+        (n, v) for n, v in headers
+        if n in ALLOWED_HEADERS or n.startswith(ALLOWED_HEADER_PREFIXES)
+    )
+
+
+def join_url(base: str, path: str) -> str:
+    """`base` + `/` + `path` with exactly one slash between them."""
+    return base.rstrip("/") + "/" + path.lstrip("/")
+
+
+def json_body(obj: Any) -> bytes:
+    """Compact UTF-8 JSON (request bodies)."""
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def auth_headers(ctx: AttemptContext) -> list[tuple[str, str]]:
+    """The auth header(s) of the connector's style (R-73) for `ctx.api_key`.
+
+    Styles: `bearer`, `optional-bearer` (only when a key is set), `x-api-key`,
+    `x-goog-api-key`, `xi-api-key`, `raw` (`Authorization: <key>`). The
+    provider option `auth_header` (openai.compatible.v1, R-76) names another
+    header that receives the bare key; `Authorization` keeps `Bearer`.
+    """
+    key = ctx.api_key
+    if not key:
+        return []
+    custom = ctx.options.get("auth_header")
+    if isinstance(custom, str) and custom and custom.lower() != "authorization":
+        return [(custom.lower(), key)]
+    style = ctx.connector.auth
+    if style in ("bearer", "optional-bearer"):
+        return [("authorization", f"Bearer {key}")]
+    if style == "raw":
+        return [("authorization", key)]
+    return [(style, key)]
+
+
+def text_of_response(resp: CompletionResponse) -> str:
+    """The text a non-streamed result carries (for output_chars, R-60)."""
+    if isinstance(resp, ChatCompletion):
+        return "".join(c.message.content or "" for c in resp.choices)
+    if isinstance(resp, Transcription):
+        return resp.text
+    return ""
+
+
+def usage_of_response(resp: CompletionResponse) -> CompletionUsage | None:
+    """The usage a non-streamed result reports, if any."""
+    if isinstance(resp, ChatCompletion):
+        return resp.usage
+    if isinstance(resp, CreateEmbeddingResponse):
+        u = resp.usage
+        if u.prompt_tokens or u.total_tokens:
+            return CompletionUsage(u.prompt_tokens, 0, u.total_tokens or u.prompt_tokens)
+    return None
+
+
+def _response_has_content(res: CompletionResponse, text: str) -> bool:
+    if isinstance(res, ChatCompletion):
+        return bool(text) or any(c.message.tool_calls for c in res.choices)
+    if isinstance(res, SpeechResponse):
+        return bool(res.content)
+    if isinstance(res, Transcription):
+        return bool(text)
+    return True
+
+
+def _usage_of(u: CompletionUsage | None) -> Usage | None:
+    if u is None:
+        return None
+    return Usage(prompt_tokens=u.prompt_tokens, completion_tokens=u.completion_tokens)
+
+
+class Attempt:
+    """Base per-attempt object; see the module docstring for the protocol."""
+
+    family: ClassVar[str] = ""
+
+    def __init__(self, request: CompletionRequest, ctx: AttemptContext) -> None:
+        self.request = request
+        self.ctx = ctx
+        self.stream = isinstance(request, ChatCompletionRequest) and request.stream
+        self.steps_sent = 0
+        self.status: int | None = None
+        self.headers: list[tuple[str, str]] = []
+        self.rate_limits: RateLimitInfo | None = None
+        self._body = bytearray()
+        self._excerpt = bytearray()
+        self._sse: SSEParser | None = None
+        self._events_seen = 0
+        self._done = False
+        self._failure: AttemptFailed | None = None
+        self._result: CompletionResponse | None = None
+        self._usage: CompletionUsage | None = None
+        self._text: list[str] = []
+        self._chars = 0
+        self._has_content = False
+        self._complete = False
+        self._finish_reason: str | None = None
+        self._first_sent = False
+        self._pending_final: ChatCompletionChunk | None = None
+        self._out: list[ChatCompletionChunk] = []
+        self._usage_emitted = False
+
+    # ------------------------------------------------------------ driver API
+
+    @property
+    def done(self) -> bool:
+        """True once the attempt has a final outcome."""
+        return self._done
+
+    @property
+    def has_content(self) -> bool:
+        """True once a content-bearing chunk (or result) was produced (R-65)."""
+        return self._has_content
+
+    @property
+    def result(self) -> CompletionResponse | None:
+        """The unified response of a successful non-streamed attempt."""
+        return self._result
+
+    @property
+    def partial_text(self) -> str:
+        """All text streamed so far."""
+        return "".join(self._text)
+
+    @property
+    def usage(self) -> CompletionUsage | None:
+        """Usage reported by the provider so far, if any."""
+        return self._usage
+
+    def next_request(self) -> HttpRequest | None:
+        """The next HTTP request to send, or None when the attempt is done."""
+        if self._done:
+            return None
+        try:
+            req = self.build_next()
+        except Exception as exc:  # a codec bug must not escape as an exception
+            self._set_failure(FailureKind.MALFORMED_BODY, f"request build failed: {exc!r}")
+            return None
+        if req is not None:
+            self.steps_sent += 1
+            if req.stream and self._sse is None:
+                self._sse = SSEParser()
+        return req
+
+    def receive_head(self, status: int, headers: list[tuple[str, str]]) -> None:
+        """Status and headers of the current step's response."""
+        self.status = int(status)
+        self.headers = [(n.lower(), v) for n, v in headers]
+        self._body = bytearray()
+        self._excerpt = bytearray()
+        try:
+            rl = parse_rate_limits(self.headers)
+        except Exception:
+            rl = None
+        if rl is not None:
+            self.rate_limits = rl
+
+    def receive_data(self, data: bytes) -> list[ChatCompletionChunk]:
+        """Body bytes. For a 2xx stream: the chunks completed by them."""
+        if self._done or not data:
+            return []
+        if len(self._excerpt) < EXCERPT_BYTES:
+            self._excerpt += data[: EXCERPT_BYTES - len(self._excerpt)]
+        if not self._is_ok() or self._sse is None:
+            if self._is_ok() or len(self._body) < _KEEP_ERROR_BYTES:
+                self._body += data
+            return []
+        out: list[ChatCompletionChunk] = []
+        self._out = out
+        try:
+            for ev in self._sse.feed(data):
+                self._events_seen += 1
+                self.on_event(ev)
+                if self._done:
+                    break
+        except Exception as exc:
+            self._set_failure(FailureKind.MALFORMED_BODY, f"malformed stream event: {exc!r}")
+        self._out = []
+        return out
+
+    def receive_end(self) -> list[ChatCompletionChunk]:
+        """End of the current step's body. Returns any final stream chunks."""
+        if self._done:
+            return []
+        if self.status is None:
+            self._set_failure(FailureKind.CONNECTION, "body ended before a response head")
+            return []
+        if not self._is_ok():
+            self._set_failure(FailureKind.HTTP_STATUS, f"HTTP {self.status}")
+            return []
+        if self._sse is not None:
+            return self._end_stream_step()
+        try:
+            res = self.parse_body(bytes(self._body))
+        except ContentBlocked as exc:
+            self._set_failure(FailureKind.CONTENT_BLOCKED, str(exc)[:300])
+            return []
+        except Exception as exc:
+            self._set_failure(FailureKind.MALFORMED_BODY, f"unparsable body: {exc!r}"[:300])
+            return []
+        if res is not None:
+            self._result = res
+            text = text_of_response(res)
+            self._chars = len(text)
+            self._has_content = _response_has_content(res, text)
+            if self._usage is None:
+                self._usage = usage_of_response(res)
+            self._done = True
+        return []
+
+    def outcome(self) -> AttemptSucceeded | AttemptFailed:
+        """The fact for the router: success with usage, or a failure."""
+        if self._failure is not None:
+            return self._failure
+        if not self._done:
+            kind = FailureKind.STREAM_INCOMPLETE if self.stream else FailureKind.MALFORMED_BODY
+            return self._set_failure(kind, "attempt ended before completion")
+        return AttemptSucceeded(
+            attempt_id=self.ctx.attempt_id,
+            usage=_usage_of(self._usage),
+            status=self.status if self.status is not None else 200,
+            rate_limits=self.rate_limits,
+            output_chars=self._chars,
+        )
+
+    def fail(self, kind: FailureKind, detail: str = "") -> AttemptFailed:
+        """A transport failure seen by the driver; keeps partial usage/chars."""
+        if self._failure is not None:
+            return self._failure
+        return self._set_failure(kind, detail)
+
+    # ------------------------------------------------------------ codec hooks
+
+    def build_next(self) -> HttpRequest | None:
+        """Next request; default: `build_request()` once, then None."""
+        if self.steps_sent:
+            return None
+        return self.build_request()
+
+    def build_request(self) -> HttpRequest:
+        """The single request of a one-step family."""
+        raise NotImplementedError
+
+    def parse_body(self, body: bytes) -> CompletionResponse | None:
+        """Parse a non-streamed 2xx body (None: another step follows)."""
+        raise NotImplementedError
+
+    def on_event(self, event: SSEEvent) -> None:
+        """Handle one SSE event of a 2xx stream."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------ helpers for codecs
+
+    def base_headers(self, content_type: str | None = "application/json") -> list[tuple[str, str]]:
+        """Auth headers plus content type (and accept for streams)."""
+        hdrs = auth_headers(self.ctx)
+        if content_type:
+            hdrs.append(("content-type", content_type))
+        if self.stream:
+            hdrs.append(("accept", "text/event-stream"))
+        return hdrs
+
+    def make_chunk(
+        self,
+        delta: ChoiceDelta,
+        finish_reason: str | None = None,
+        index: int = 0,
+        usage: CompletionUsage | None = None,
+    ) -> ChatCompletionChunk:
+        """A chunk with this attempt's id, model and created."""
+        ctx = self.ctx
+        return ChatCompletionChunk(
+            id=ctx.response_id,
+            created=ctx.created,
+            model=ctx.model_id,
+            choices=(ChunkChoice(index=index, delta=delta, finish_reason=finish_reason),),
+            usage=usage,
+        )
+
+    def emit_delta(
+        self,
+        content: str | None = None,
+        tool_calls: tuple[ChoiceDeltaToolCall, ...] | None = None,
+        finish_reason: str | None = None,
+        role: str | None = None,
+        index: int = 0,
+        refusal: str | None = None,
+    ) -> None:
+        """Emit one delta as a chunk (the finish chunk is held for usage)."""
+        self.emit_chunk(
+            self.make_chunk(
+                ChoiceDelta(role=role, content=content, tool_calls=tool_calls, refusal=refusal),
+                finish_reason,
+                index,
+            )
+        )
+
+    def emit_chunk(self, chunk: ChatCompletionChunk) -> None:
+        """Emit a ready chunk: the first gets `role: assistant` (R-67); a chunk
+        with a finish reason is held until usage or the end marker."""
+        if self._pending_final is not None:
+            self._release(self._pending_final)
+            self._pending_final = None
+        if chunk.choices and chunk.choices[0].finish_reason is not None:
+            self._finish_reason = chunk.choices[0].finish_reason
+            self._pending_final = chunk
+            return
+        self._release(chunk)
+
+    def set_usage(self, prompt_tokens: int, completion_tokens: int,
+                  total_tokens: int | None = None) -> None:
+        """Record usage reported in the stream."""
+        total = total_tokens if total_tokens is not None else prompt_tokens + completion_tokens
+        self._usage = CompletionUsage(int(prompt_tokens), int(completion_tokens), int(total))
+
+    def end_stream(self) -> None:
+        """The family's end marker arrived: flush the final chunk with usage."""
+        self._flush_final()
+        self._complete = True
+
+    def stream_error(self, detail: str, excerpt: str = "") -> None:
+        """An error event inside a 2xx stream."""
+        if excerpt:
+            self._excerpt = bytearray(excerpt.encode("utf-8", "replace")[:EXCERPT_BYTES])
+        self._set_failure(FailureKind.STREAM_ERROR, detail[:300])
+
+    def mark_blocked(self, detail: str) -> None:
+        """A stream reported a safety block before any content."""
+        self._set_failure(FailureKind.CONTENT_BLOCKED, detail[:300])
+
+    # ------------------------------------------------------------ internals
+
+    def _is_ok(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+    def _release(self, chunk: ChatCompletionChunk) -> None:
+        if not self._first_sent:
+            self._first_sent = True
+            if chunk.choices and chunk.choices[0].delta.role is None:
+                c0 = chunk.choices[0]
+                chunk = replace(
+                    chunk,
+                    choices=(
+                        replace(c0, delta=replace(c0.delta, role="assistant")),
+                        *chunk.choices[1:],
+                    ),
+                )
+        for choice in chunk.choices:
+            d = choice.delta
+            if d.content:
+                self._text.append(d.content)
+                self._chars += len(d.content)
+                self._has_content = True
+            if d.tool_calls:
+                self._has_content = True
+                for tc in d.tool_calls:
+                    if tc.function is not None and tc.function.arguments:
+                        self._chars += len(tc.function.arguments)
+            if d.refusal:
+                self._has_content = True
+        if chunk.usage is not None:
+            self._usage_emitted = True
+        self._out.append(chunk)
+
+    def _flush_final(self) -> None:
+        final = self._pending_final
+        self._pending_final = None
+        if final is not None:
+            if self._usage is not None and final.usage is None:
+                final = replace(final, usage=self._usage)
+            self._release(final)
+        elif self._usage is not None and not self._usage_emitted:
+            self._release(
+                ChatCompletionChunk(id=self.ctx.response_id, created=self.ctx.created,
+                                    model=self.ctx.model_id, choices=(), usage=self._usage)
+            )
+
+    def _end_stream_step(self) -> list[ChatCompletionChunk]:
+        assert self._sse is not None
+        out: list[ChatCompletionChunk] = []
+        self._out = out
+        try:
+            for ev in self._sse.close():
+                self._events_seen += 1
+                self.on_event(ev)
+                if self._done:
+                    break
+        except Exception as exc:
+            self._set_failure(FailureKind.MALFORMED_BODY, f"malformed stream event: {exc!r}")
+        if not self._done:
+            if self._complete or self._finish_reason is not None:
+                self._flush_final()
+                if self._finish_reason == "content_filter" and not self._has_content:
+                    self._set_failure(FailureKind.CONTENT_BLOCKED, "content_filter")
+                else:
+                    self._done = True
+            elif self._events_seen == 0 and self._excerpt.lstrip()[:1] == b"{":
+                self.stream_error("2xx response is not an event stream")
+            else:
+                self._set_failure(FailureKind.STREAM_INCOMPLETE,
+                                  "stream ended without its end marker")
+        self._out = []
+        return out
+
+    def _set_failure(self, kind: FailureKind, detail: str) -> AttemptFailed:
+        excerpt = bytes(self._excerpt[:EXCERPT_BYTES]).decode("utf-8", "replace")
+        self._failure = AttemptFailed(
+            attempt_id=self.ctx.attempt_id,
+            kind=kind,
+            status=self.status,
+            headers=allowed_headers(self.headers),
+            body_excerpt=excerpt,
+            usage=_usage_of(self._usage),
+            output_chars=self._chars,
+            detail=detail[:500],
+        )
+        self._done = True
+        return self._failure

@@ -1,0 +1,309 @@
+"""OpenAI-compatible wire family codec (SPEC R-73, R-74, R-76, R-105).
+
+Theory of operation: the unified model already is the OpenAI shape, so the
+codec mostly passes the body through. It replaces `model` with the model's
+wire name, asks streams for `stream_options.include_usage` (R-67), sends
+`max_completion_tokens` to `openai.llm.v1` (other servers get `max_tokens`),
+adds the connector's pass-through options (R-76: OpenAI organisation and
+project headers, OpenRouter `route`/`transforms`/`provider`, Perplexity
+`return_citations`/`search_recency_filter`), then merges `extra_params` and
+finally `extra_body` into the body (R-105). Transcriptions are sent as
+`multipart/form-data` with a boundary derived from the attempt ID (so a
+replayed attempt builds identical bytes). Stream events are `data:` lines
+of chunk JSON ending with `data: [DONE]`; an `error` member or `event:
+error` is an in-stream error. Responses are rebuilt with the attempt's id,
+model and created (R-41, R-67).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from meshcore.config.schema import ProviderConfig
+from meshcore.connectors import FAMILY_OPENAI, ProviderConnectorInfo
+from meshcore.wire.attempt import (
+    Attempt,
+    AttemptContext,
+    ContentBlocked,
+    HttpRequest,
+    join_url,
+    json_body,
+)
+from meshcore.wire.models import (
+    SPEECH_CONTENT_TYPES,
+    ChatCompletion,
+    ChatCompletionChunk,
+    ChatCompletionRequest,
+    CompletionRequest,
+    CompletionResponse,
+    EmbeddingRequest,
+    ImageRequest,
+    SpeechRequest,
+    SpeechResponse,
+    TranscriptionRequest,
+)
+from meshcore.wire.openai_parse import (
+    parse_chat_completion,
+    parse_chunk_choices,
+    parse_embeddings,
+    parse_images,
+    parse_models,
+    parse_transcription,
+    parse_usage,
+)
+from meshcore.wire.registry import base_url_of, register_family
+from meshcore.wire.sse import SSEEvent
+
+PATHS: dict[type, str] = {
+    ChatCompletionRequest: "/chat/completions",
+    EmbeddingRequest: "/embeddings",
+    ImageRequest: "/images/generations",
+    SpeechRequest: "/audio/speech",
+    TranscriptionRequest: "/audio/transcriptions",
+}
+
+_AUDIO_TYPES: dict[str, str] = {
+    "mp3": "audio/mpeg", "mpga": "audio/mpeg", "mpeg": "audio/mpeg", "wav": "audio/wav",
+    "m4a": "audio/mp4", "mp4": "video/mp4", "ogg": "audio/ogg", "oga": "audio/ogg",
+    "flac": "audio/flac", "webm": "audio/webm", "opus": "audio/opus", "aac": "audio/aac",
+}
+
+# R-76 body pass-through options per connector: option key -> body key.
+_BODY_OPTIONS: dict[str, dict[str, str]] = {
+    "openrouter.gateway.v1": {"route": "route", "transforms": "transforms",
+                              "provider_preferences": "provider"},
+    "perplexity.search.v1": {"return_citations": "return_citations",
+                             "search_recency_filter": "search_recency_filter"},
+}
+
+
+def option_headers(ctx_provider: ProviderConfig) -> list[tuple[str, str]]:
+    """R-76 header options: OpenAI `organization` / `project`."""
+    out: list[tuple[str, str]] = []
+    opts = ctx_provider.options
+    org, project = opts.get("organization"), opts.get("project")
+    if isinstance(org, str) and org:
+        out.append(("openai-organization", org))
+    if isinstance(project, str) and project:
+        out.append(("openai-project", project))
+    return out
+
+
+def multipart_boundary(attempt_id: str, body_parts: list[bytes]) -> str:
+    """A boundary derived from the attempt ID that occurs in no part."""
+    seed = hashlib.blake2b(attempt_id.encode("utf-8"), digest_size=12).hexdigest()
+    n = 0
+    while True:
+        boundary = f"meshcore-{seed}{'' if n == 0 else f'-{n}'}"
+        token = boundary.encode("ascii")
+        if not any(token in p for p in body_parts):
+            return boundary
+        n += 1
+
+
+def _form_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)
+
+
+def build_multipart(
+    fields: list[tuple[str, str]], file_field: str, filename: str, content: bytes,
+    content_type: str, attempt_id: str,
+) -> tuple[bytes, str]:
+    """A `multipart/form-data` body and its content type (RFC 7578)."""
+    safe_name = filename.replace('"', "_").replace("\r", "_").replace("\n", "_")
+    boundary = multipart_boundary(attempt_id, [content] + [v.encode() for _, v in fields])
+    b = boundary.encode("ascii")
+    out = bytearray()
+    for name, value in fields:
+        out += b"--" + b + b"\r\n"
+        out += f'Content-Disposition: form-data; name="{name}"\r\n\r\n'.encode()
+        out += value.encode("utf-8") + b"\r\n"
+    out += b"--" + b + b"\r\n"
+    out += (f'Content-Disposition: form-data; name="{file_field}"; filename="{safe_name}"\r\n'
+            f"Content-Type: {content_type}\r\n\r\n").encode()
+    out += content + b"\r\n--" + b + b"--\r\n"
+    return bytes(out), f"multipart/form-data; boundary={boundary}"
+
+
+class OpenAIAttempt(Attempt):
+    """Per-attempt codec of the OpenAI-compatible family."""
+
+    family = FAMILY_OPENAI
+
+    def __init__(self, request: CompletionRequest, ctx: AttemptContext) -> None:
+        super().__init__(request, ctx)
+        self._resp_content_type = ""
+
+    # ---------------------------------------------------------------- request
+
+    def build_request(self) -> HttpRequest:
+        req = self.request
+        url = join_url(self.ctx.base_url, PATHS[type(req)])
+        if isinstance(req, TranscriptionRequest):
+            return self._transcription_request(url, req)
+        body = self.build_body()
+        headers = self.base_headers() + option_headers(self.ctx.provider)
+        return HttpRequest("POST", url, headers, json_body(body), stream=self.stream)
+
+    def build_body(self) -> dict[str, Any]:
+        """The JSON body for a non-multipart request."""
+        req = self.request
+        assert not isinstance(req, TranscriptionRequest)
+        body = req.model_dump()
+        body["model"] = self.ctx.wire_model
+        if isinstance(req, ChatCompletionRequest):
+            if req.stream:
+                so = dict(body.get("stream_options") or {})
+                so["include_usage"] = True
+                body["stream_options"] = so
+            else:
+                body.pop("stream_options", None)
+            if req.max_tokens is not None and self.ctx.connector.id == "openai.llm.v1":
+                body.pop("max_tokens", None)
+                body["max_completion_tokens"] = req.max_tokens
+            for opt, key in _BODY_OPTIONS.get(self.ctx.connector.id, {}).items():
+                if opt in self.ctx.options and key not in body:
+                    body[key] = self.ctx.options[opt]
+        if req.extra_body:
+            body.update(req.extra_body)
+        return body
+
+    def _transcription_request(self, url: str, req: TranscriptionRequest) -> HttpRequest:
+        fields: list[tuple[str, str]] = [("model", self.ctx.wire_model)]
+        for name in ("language", "prompt", "response_format", "temperature"):
+            value = getattr(req, name)
+            if value is not None:
+                fields.append((name, _form_value(value)))
+        for key, value in (req.extra_body or {}).items():
+            if value is not None:
+                fields = [(k, v) for k, v in fields if k != key]
+                fields.append((key, _form_value(value)))
+        ext = req.filename.rsplit(".", 1)[-1].lower() if "." in req.filename else ""
+        body, ctype = build_multipart(
+            fields, "file", req.filename, req.file,
+            _AUDIO_TYPES.get(ext, "application/octet-stream"), self.ctx.attempt_id,
+        )
+        headers = self.base_headers(ctype) + option_headers(self.ctx.provider)
+        return HttpRequest("POST", url, headers, body)
+
+    # ---------------------------------------------------------------- response
+
+    def receive_head(self, status: int, headers: list[tuple[str, str]]) -> None:
+        super().receive_head(status, headers)
+        self._resp_content_type = ""
+        for name, value in self.headers:
+            if name == "content-type":
+                self._resp_content_type = value.split(";", 1)[0].strip().lower()
+
+    def parse_body(self, body: bytes) -> CompletionResponse | None:
+        req = self.request
+        ctx = self.ctx
+        if isinstance(req, ChatCompletionRequest):
+            resp = parse_chat_completion(
+                body, response_id=ctx.response_id, model_id=ctx.model_id, created=ctx.created
+            )
+            _check_blocked(resp)
+            return resp
+        if isinstance(req, EmbeddingRequest):
+            return parse_embeddings(body, model_id=ctx.model_id)
+        if isinstance(req, ImageRequest):
+            return parse_images(body, created=ctx.created)
+        if isinstance(req, SpeechRequest):
+            ctype = self._resp_content_type
+            if ctype.startswith("application/json") or ctype.startswith("text/"):
+                raise ValueError(f"speech: expected audio, got {ctype}")
+            if not body:
+                raise ValueError("speech: empty audio body")
+            fmt = req.response_format or "mp3"
+            return SpeechResponse(content=body,
+                                  content_type=ctype or SPEECH_CONTENT_TYPES.get(fmt, "audio/mpeg"))
+        return parse_transcription(body, req.response_format)
+
+    def on_event(self, event: SSEEvent) -> None:
+        data = event.data
+        if event.event == "error":
+            self.stream_error(_error_message(data), data)
+            return
+        if data[:1] != "{":
+            stripped = data.strip()
+            if stripped == "[DONE]":
+                self.end_stream()
+                return
+            if not stripped:
+                return
+        d = json.loads(data)
+        if type(d) is not dict:
+            raise ValueError("stream chunk: expected an object")
+        if d.get("error"):
+            self.stream_error(_error_message(data), data)
+            return
+        usage = d.get("usage")
+        if usage is not None:
+            u = parse_usage(usage)
+            if u is not None:
+                self.set_usage(u.prompt_tokens, u.completion_tokens, u.total_tokens)
+        raw_choices = d.get("choices")
+        if not raw_choices:
+            if raw_choices is None and usage is None:
+                raise ValueError("stream chunk: no choices")
+            return
+        ctx = self.ctx
+        self.emit_chunk(
+            ChatCompletionChunk(ctx.response_id, ctx.created, ctx.model_id,
+                                parse_chunk_choices(raw_choices))
+        )
+
+
+def _check_blocked(resp: ChatCompletion) -> None:
+    if all(c.finish_reason == "content_filter" for c in resp.choices) and not any(
+        c.message.content or c.message.tool_calls for c in resp.choices
+    ):
+        raise ContentBlocked("content_filter")
+
+
+def _error_message(data: str) -> str:
+    try:
+        d = json.loads(data)
+    except (ValueError, RecursionError):
+        return data[:300]
+    err = d.get("error", d) if isinstance(d, dict) else d
+    if isinstance(err, dict) and isinstance(err.get("message"), str):
+        return str(err["message"])[:300]
+    return str(err)[:300]
+
+
+def build_models_request(
+    provider: ProviderConfig, info: ProviderConnectorInfo, api_key: str | None
+) -> HttpRequest:
+    """`GET {base}/models` with the connector's auth (R-72 Model Catalogue)."""
+    from meshcore.wire.attempt import auth_headers
+
+    ctx_headers = auth_headers(_catalogue_ctx(provider, info, api_key))
+    return HttpRequest("GET", join_url(base_url_of(provider, info), "/models"),
+                       ctx_headers + option_headers(provider))
+
+
+def _catalogue_ctx(
+    provider: ProviderConfig, info: ProviderConnectorInfo, api_key: str | None
+) -> AttemptContext:
+    from meshcore.config.schema import ModelConfig
+
+    return AttemptContext(
+        model=ModelConfig(id="", provider=provider.id, name=""),
+        provider=provider, connector=info, api_key=api_key, attempt_id="catalogue",
+        model_id="", response_id="", created=0, base_url=base_url_of(provider, info),
+    )
+
+
+register_family(
+    FAMILY_OPENAI,
+    OpenAIAttempt,
+    build_models_request=build_models_request,
+    parse_models=parse_models,
+)
