@@ -85,6 +85,15 @@ class RouterBase:
             for mid in members:
                 self.pools_of.setdefault(mid, []).append(name)
         self.serves_cache: dict[tuple[str, str], bool] = {}
+        self.schedule_cache: dict[str, str] = {}  # quota schedules, static per config
+        self.window_cache: dict[str, str] = {}
+        self.budgets_configured = any(
+            p.budget_daily_limit is not None or p.budget_monthly_limit is not None
+            for p in config.providers.values()
+        ) or any(
+            p.deactivation.budget_limit.value is not None or p.deactivation.budget_limit.per_model
+            for p in config.pools.values()
+        )
 
     def remember_finished(self, attempt_id: str) -> None:
         self.finished_attempts[attempt_id] = None
@@ -114,19 +123,30 @@ class RouterBase:
 
     # -- quota periods ---------------------------------------------------
     def quota_schedule(self, model_id: str) -> str:
+        hit = self.schedule_cache.get(model_id)
+        if hit is not None:
+            return hit
         pool = self.gov_pool(model_id)
         sched = pool.recovery.quota_reset_schedule
         if sched is None:
             prov = self.config.providers.get(self.models[model_id].provider_id)
             sched = prov.quota_reset_schedule if prov is not None else "monthly"
-        return "daily" if sched == "daily_utc" else sched
+        sched = "daily" if sched == "daily_utc" else sched
+        self.schedule_cache[model_id] = sched
+        return sched
 
     def quota_window(self, model_id: str) -> str:
+        hit = self.window_cache.get(model_id)
+        if hit is not None:
+            return hit
         win = self.gov_pool(model_id).deactivation.quota_window
         if win:
-            return "daily" if win == "daily_utc" else win
-        sched = self.quota_schedule(model_id)
-        return "daily" if sched == "rolling" else sched
+            win = "daily" if win == "daily_utc" else win
+        else:
+            sched = self.quota_schedule(model_id)
+            win = "daily" if sched == "rolling" else sched
+        self.window_cache[model_id] = win
+        return win
 
     def counters(self, m: ModelState) -> ModelState:
         """Reset a model's quota counters lazily when the period changed (R-45).

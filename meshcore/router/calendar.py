@@ -57,14 +57,29 @@ def normalise_window(window: str) -> str:
     raise ValueError(f"unknown quota/budget period {window!r}; expected daily, daily_utc or monthly")
 
 
+_PERIOD_CACHE: dict[tuple[str, int], str] = {}
+_ISO_CACHE: list[tuple[int, str]] = [(-1, "")]
+
+
 def period_key(window: str, wall: float) -> str:
     """The key of the `window` period (`daily`, `daily_utc`, `monthly`)
-    containing `wall` (R-45, R-61): `"YYYY-MM-DD"` or `"YYYY-MM"`."""
+    containing `wall` (R-45, R-61): `"YYYY-MM-DD"` or `"YYYY-MM"`.
+    Memoised per UTC day (a pure function of its arguments; it sits on the
+    per-request path)."""
+    ck = (window, math.floor(wall / DAY_S))
+    hit = _PERIOD_CACHE.get(ck)
+    if hit is not None:
+        return hit
     kind = normalise_window(window)
     dt = from_wall(wall)
     if kind == "daily":
-        return f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d}"
-    return f"{dt.year:04d}-{dt.month:02d}"
+        key = f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d}"
+    else:
+        key = f"{dt.year:04d}-{dt.month:02d}"
+    if len(_PERIOD_CACHE) > 4096:
+        _PERIOD_CACHE.clear()
+    _PERIOD_CACHE[ck] = key
+    return key
 
 
 def _next_midnight(dt: datetime) -> datetime:
@@ -97,11 +112,17 @@ def next_boundary(schedule: str, wall: float, entered_wall: float | None = None)
 def iso_utc(wall: float) -> str:
     """ISO-8601 UTC at second precision with a `Z` suffix (fraction dropped),
     e.g. `2026-11-23T04:05:06Z`."""
-    dt = from_wall(math.floor(wall))
-    return (
+    sec = math.floor(wall)
+    last = _ISO_CACHE[0]
+    if last[0] == sec:
+        return last[1]
+    dt = from_wall(sec)
+    text = (
         f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d}"
         f"T{dt.hour:02d}:{dt.minute:02d}:{dt.second:02d}Z"
     )
+    _ISO_CACHE[0] = (sec, text)
+    return text
 
 
 def minute_start(wall: float) -> float:

@@ -59,12 +59,16 @@ def explain(r: RequestOps, pool_name: str, features: RequestFeatures | None) -> 
             "model_id": mid, "provider_id": m.provider_id, "status": m.status.value,
             "eligible": excluded is None, "excluded_reason": excluded,
             "standby_until": iso_utc(until) if until is not None else None,
-            "score": strat.score(r.snapshot_of(mid, index[mid]), sreq),
+            "score": None,
         })
     selected = None
     reason = f"No active model in pool {pool_name!r}"
     if cands:
         snaps = [r.snapshot_of(mid, index[mid]) for mid in cands]
+        # scores in the context of the whole candidate list, as select() sees it
+        by_id = dict(zip(cands, strat.scores(snaps, sreq), strict=True))
+        for row in rows:
+            row["score"] = by_id.get(row["model_id"])
         state = copy.deepcopy(r.strategy_state[pool_name])
         try:
             res = strat.select(snaps, sreq, state, members)

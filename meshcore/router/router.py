@@ -45,6 +45,7 @@ class Router(RequestOps):
     def __init__(self, config: MeshConfig, seed: int) -> None:
         super().__init__(config, seed)
         self.restore_actions: list[Action] = []
+        self.policy_cache: dict[int, str] = {}
 
     # -- the one way in --------------------------------------------------------
     def handle(self, event: Event, now: Instant) -> list[Action]:
@@ -61,7 +62,9 @@ class Router(RequestOps):
             self.start(actions)
         self.fire_timers(actions)
         self.dispatch(event, actions)
-        self.fire_timers(actions)
+        due = self.timers.earliest()
+        if due is not None and due <= now.mono:
+            self.fire_timers(actions)
         if self.dirty and self.sync_policy() == "immediate":
             actions.append(SaveState(snap.take(self)))
         self.dirty = False
@@ -118,6 +121,14 @@ class Router(RequestOps):
             self.timers.push(self.now.mono + self.sync_interval(), "save", "")
 
     def sync_policy(self) -> str:
+        cached = self.policy_cache.get(id(self.config))
+        if cached is not None:
+            return cached
+        policy = self._read_sync_policy()
+        self.policy_cache = {id(self.config): policy}
+        return policy
+
+    def _read_sync_policy(self) -> str:
         storage = self.config.sections.get("storage") or {}
         pers = storage.get("persistence") if isinstance(storage, dict) else None
         if isinstance(pers, dict):

@@ -228,6 +228,8 @@ class SelectionOps(EndingsOps):
 
     # -- budgets (R-59, R-62) -------------------------------------------------------
     def budget_limits(self, req: RequestState, mid: str) -> list[Limit]:
+        if not self.budgets_configured:
+            return []
         m = self.models[mid]
         prov = self.provider_cfg(m.provider_id)
         out: list[Limit] = []
