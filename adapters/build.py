@@ -329,7 +329,7 @@ def build(
             if given is not None:
                 warnings.append(f"create(): {label}= is ignored when config= is given")
         if isinstance(src, MeshConfig):
-            data = src.to_dict()  # type: ignore[attr-defined]
+            data = src.to_dict()
             keys, urls, more = _resolve_secrets(src, data, env)
             return Built(src, data, keys, urls, tuple([*warnings, *src.warnings, *more]))
         data = dict(src)

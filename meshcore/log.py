@@ -27,8 +27,9 @@ REDACTED = "***REDACTED***"
 
 def redact_config(config: MeshConfig) -> dict[str, Any]:
     """The config as a dict with literal API keys replaced (references kept)."""
-    data = config.to_dict()  # type: ignore[attr-defined]
-    for prov in data.get("providers", {}).values():
+    data: dict[str, Any] = dict(config.to_dict())
+    providers: dict[str, Any] = data.get("providers") or {}
+    for prov in providers.values():
         prov["api_keys"] = [
             k if isinstance(k, str) and k.startswith("${") else REDACTED
             for k in prov.get("api_keys", [])
@@ -119,7 +120,7 @@ def replay(lines: Iterable[str], connectors: dict[str, type] | None = None) -> R
     if not isinstance(head, dict) or head.get("schema") != LOG_SCHEMA:
         return ReplayReport(False, 0, 0, error="not a modelmesh event log (schema mismatch)")
     seed = int(head["seed"])
-    config = MeshConfig.from_dict(head["config"])  # type: ignore[attr-defined]
+    config = MeshConfig.from_dict(head["config"])
     router = Router(config, seed)
     decisions: list[str] = []
     step = 0

@@ -22,7 +22,7 @@ from typing import Any
 
 from meshcore.capabilities import is_leaf, leaves_under, resolve_ex
 from meshcore.config.durations import check_url, parse_duration, parse_size
-from meshcore.config.refs import has_reference
+from meshcore.config.refs import MAX_DEPTH, has_reference
 from meshcore.errors import CapabilityNotFoundError
 
 
@@ -96,7 +96,10 @@ def flatten(
     group_set = frozenset(groups)
     out: dict[str, Src] = {}
 
-    def walk(mapping: dict[Any, Any], raw_prefix: str, at: str) -> None:
+    def walk(mapping: dict[Any, Any], raw_prefix: str, at: str, depth: int = 0) -> None:
+        if depth > MAX_DEPTH:
+            ctx.error(at, f"nesting deeper than {MAX_DEPTH} levels")
+            return
         for key, value in mapping.items():
             if not isinstance(key, str):
                 ctx.error(join(at, str(key)), "wrong type: keys must be strings")
@@ -109,7 +112,7 @@ def flatten(
                 if value is None:
                     continue
                 if isinstance(value, dict):
-                    walk(value, full_raw, where)
+                    walk(value, full_raw, where, depth + 1)
                     continue
                 ctx.error(where, f"wrong type: expected a mapping, got {type_name(value)}")
                 continue

@@ -54,9 +54,17 @@ def has_reference(text: str) -> bool:
     return bool(refs)
 
 
-def check_tree(value: Any, path: str, env_only: bool, errors: list[str]) -> None:
+MAX_DEPTH = 64
+
+
+def check_tree(
+    value: Any, path: str, env_only: bool, errors: list[str], depth: int = 0
+) -> None:
     """Append `<path>: <problem>` for every malformed reference in `value`
-    (recursively through dicts and lists)."""
+    (recursively through dicts and lists, at most `MAX_DEPTH` levels)."""
+    if depth > MAX_DEPTH:
+        errors.append(f"{path}: nesting deeper than {MAX_DEPTH} levels")
+        return
     if isinstance(value, str):
         refs, problems = find_references(value)
         errors.extend(f"{path}: {p}" for p in problems)
@@ -69,10 +77,10 @@ def check_tree(value: Any, path: str, env_only: bool, errors: list[str]) -> None
             )
     elif isinstance(value, dict):
         for k, v in value.items():
-            check_tree(v, f"{path}.{k}" if path else str(k), env_only, errors)
+            check_tree(v, f"{path}.{k}" if path else str(k), env_only, errors, depth + 1)
     elif isinstance(value, list | tuple):
         for idx, v in enumerate(value):
-            check_tree(v, f"{path}[{idx}]", env_only, errors)
+            check_tree(v, f"{path}[{idx}]", env_only, errors, depth + 1)
 
 
 __all__ = ["check_tree", "find_references", "has_reference"]

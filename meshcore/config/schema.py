@@ -15,15 +15,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from dataclasses_json import dataclass_json
+from dataclasses_json import DataClassJsonMixin
 
 DEFAULT_ERROR_CODES: tuple[int, ...] = (429, 500, 502, 503, 504)
 DEFAULT_NON_RETRYABLE: tuple[int, ...] = (400, 401, 403)
 
 
-@dataclass_json
 @dataclass(frozen=True)
-class Pricing:
+class Pricing(DataClassJsonMixin):
     """USD per 1M tokens, plus a fixed per-request price (R-15, R-57)."""
 
     input_per_1m: float = 0.0
@@ -31,9 +30,8 @@ class Pricing:
     per_request: float = 0.0
 
 
-@dataclass_json
 @dataclass(frozen=True)
-class ModelConfig:
+class ModelConfig(DataClassJsonMixin):
     """One model (R-15). `order` is its position in configuration order and
     `source` is `config`, `discovered` or `catalogue` (R-20, R-24)."""
 
@@ -56,9 +54,8 @@ class ModelConfig:
     order: int = 0
 
 
-@dataclass_json
 @dataclass(frozen=True)
-class ProviderConfig:
+class ProviderConfig(DataClassJsonMixin):
     """One provider instance (R-22, R-75, R-76). `api_keys` hold unresolved
     references or literal keys, in order (several for `key_rotation`)."""
 
@@ -89,9 +86,8 @@ class ProviderConfig:
     has_instance: bool = False  # `instance` given programmatically (R-17); the shell holds it
 
 
-@dataclass_json
 @dataclass(frozen=True)
-class LimitSpec:
+class LimitSpec(DataClassJsonMixin):
     """A request/token/budget limit (R-44): `value` applies to every member,
     unless `per_model` is non-empty, in which case only listed members are
     limited."""
@@ -105,9 +101,8 @@ class LimitSpec:
         return self.value
 
 
-@dataclass_json
 @dataclass(frozen=True)
-class RetryConfig:
+class RetryConfig(DataClassJsonMixin):
     """`pools.<name>.retry.*` (R-36). Code lists of None inherit the provider's."""
 
     max_attempts: int = 3
@@ -121,9 +116,8 @@ class RetryConfig:
     max_retry_after_s: float = 300.0
 
 
-@dataclass_json
 @dataclass(frozen=True)
-class DeactivationConfig:
+class DeactivationConfig(DataClassJsonMixin):
     """`rotation.deactivation.*` (R-44)."""
 
     retry_limit: int = 3
@@ -138,9 +132,8 @@ class DeactivationConfig:
     maintenance_window: str | None = None  # 5-field cron, UTC
 
 
-@dataclass_json
 @dataclass(frozen=True)
-class RecoveryConfig:
+class RecoveryConfig(DataClassJsonMixin):
     """`rotation.recovery.*` (R-47)."""
 
     cooldown_s: float = 60.0
@@ -152,9 +145,8 @@ class RecoveryConfig:
     quota_reset_schedule: str | None = None  # monthly | daily | rolling; None = provider's
 
 
-@dataclass_json
 @dataclass(frozen=True)
-class SelectionConfig:
+class SelectionConfig(DataClassJsonMixin):
     """`rotation.selection.*` parameters of the strategies (R-53)."""
 
     model_priority: tuple[str, ...] = ()
@@ -171,9 +163,8 @@ class SelectionConfig:
     latency_window: int = 50
 
 
-@dataclass_json
 @dataclass(frozen=True)
-class PoolConfig:
+class PoolConfig(DataClassJsonMixin):
     """One pool (R-16 and the rotation keys of R-44, R-47, R-52, R-53)."""
 
     name: str
@@ -196,9 +187,8 @@ class PoolConfig:
     has_strategy_instance: bool = False  # `strategy_instance` given (R-16); the shell holds it
 
 
-@dataclass_json
 @dataclass(frozen=True)
-class MeshConfig:
+class MeshConfig(DataClassJsonMixin):
     """The whole normalised configuration (R-10). Shell-only sections
     (secrets, storage, observability, discovery, connectors, proxy) are kept
     as normalised dicts in `sections`; the router reads providers, models,

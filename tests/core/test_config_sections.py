@@ -175,3 +175,32 @@ def test_r111_proxy_defaults_and_auth() -> None:
 def test_r14_sections_wrong_type(section: str) -> None:
     errs = validate({section: 5}).errors
     assert any(e.startswith(f"{section}:") and "wrong type" in e for e in errs)
+
+
+def test_docs_configuration_example_is_valid() -> None:
+    """The complete example in docs/configuration.md loads without errors."""
+    yaml = pytest.importorskip("yaml")
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
+    block = text.split("## A complete example")[1].split("```yaml")[1].split("```")[0]
+    cfg = load_config(yaml.safe_load(block))
+    assert cfg.pools["chat"].strategy == "modelmesh.priority-selection.v1"
+    assert cfg.sections["secrets"]["connector"] == "modelmesh.dotenv.v1"
+
+
+def test_r5_deprecated_paths_in_config_warn() -> None:
+    res = validate({"providers": {"v": {"connector": "vllm.local.v1", "models": {
+        "t": {"capabilities": ["generation.audio.text-to-speech"]}}}},
+        "pools": {"p": {"capability": "understanding.audio.speech-to-text"}}})
+    assert res.errors == ()
+    assert any(w.startswith("providers.v.models.t.capabilities[0]:") and "deprecated" in w
+               for w in res.warnings)
+    assert any(w.startswith("pools.p.capability:") and "deprecated" in w for w in res.warnings)
+
+
+def test_r5_ambiguous_short_name_in_config_is_an_error() -> None:
+    errs = validate({"capabilities": {"custom": ["evaluation.mine.summarization"]},
+                     "pools": {"p": {"capability": "summarization"}}}).errors
+    assert any(e.startswith("pools.p.capability:") and "evaluation.mine.summarization" in e
+               and "understanding.text-understanding.summarization" in e for e in errs)

@@ -267,3 +267,18 @@ def test_r14_auth_method_other_than_api_key_rejected_for_preshipped() -> None:
     errs = _errors({"providers": {"o": {"connector": "openai.llm.v1", "api_key": "k",
                                         "auth": {"method": "oauth"}}}})
     assert _has(errs, "providers.o.auth.method", "api_key")
+
+
+def test_r14_deep_nesting_is_an_error_not_a_crash() -> None:
+    deep: dict[str, Any] = {}
+    cur = deep
+    for _ in range(500):
+        cur["config"] = {}
+        cur = cur["config"]
+    errs = _errors({"providers": {"p": deep}, "proxy": {"cors": {"origins": [[[[]]]] * 2}}})
+    assert any("nesting deeper than" in e for e in errs)
+    nested_list: list[Any] = []
+    for _ in range(300):
+        nested_list = [nested_list]
+    with pytest.raises(ConfigurationError):
+        load_config({"observability": nested_list})
