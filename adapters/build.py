@@ -66,6 +66,7 @@ class Built:
     api_keys: dict[str, tuple[str, ...]] = field(default_factory=dict)
     base_urls: dict[str, str | None] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
+    secrets: Any = None  # the SecretResolver (adapters.secrets) used for this config
 
 
 # ---------------------------------------------------------------- secrets (R-13)
@@ -75,25 +76,27 @@ class Built:
 class _SecretOptions:
     prefix: str = ""
     fail_on_missing: bool = True
+    resolver: Any = None  # a SecretResolver: `${secrets:...}` through the configured store
 
 
 def _secret_options(data: Mapping[str, Any], environ: Mapping[str, str]) -> _SecretOptions:
-    sec = data.get("secrets")
-    if not isinstance(sec, Mapping):
-        return _SecretOptions()
-    store = str(sec.get("store") or sec.get("connector") or "modelmesh.env.v1")
-    if store not in ("env", "modelmesh.env", "modelmesh.env.v1", "secret-store.modelmesh.env.v1"):
-        raise ConfigurationError(
-            f"secrets.store: store {store!r} is not available in this build "
-            "(only the environment store modelmesh.env.v1)",
-            {"errors": [f"secrets.store: unsupported store {store!r}"]},
-        )
-    cfg = sec.get("config") if isinstance(sec.get("config"), Mapping) else sec
-    assert isinstance(cfg, Mapping)
-    res = sec.get("resolution") if isinstance(sec.get("resolution"), Mapping) else sec
-    assert isinstance(res, Mapping)
-    prefix = resolve_string(str(cfg.get("prefix", "") or ""), environ, _SecretOptions(), [])
-    return _SecretOptions(prefix=prefix, fail_on_missing=bool(res.get("fail_on_missing", True)))
+    """The secret options of a raw config dict; `resolve_string` with them
+    resolves `${secrets:...}` through the configured store (R-13, R-79)."""
+    from adapters.secrets.resolver import SecretResolver
+    from meshcore.config.common import Ctx
+    from meshcore.config.sections import custom_connector_ids, normalise_secrets
+
+    raw = data.get("secrets")
+    ctx = Ctx(custom_ids=custom_connector_ids(data.get("connectors")))
+    section = normalise_secrets(ctx, raw)
+    if ctx.errors:
+        raise ConfigurationError("; ".join(ctx.errors), {"errors": list(ctx.errors)})
+    instance = raw.get("instance") if isinstance(raw, Mapping) else None
+    custom = None if instance is not None or str(section["connector"]).startswith(
+        "modelmesh.") else _connectors(data)
+    resolver = SecretResolver.from_section(section, instance=instance, environ=environ,
+                                           custom=custom)
+    return _SecretOptions(fail_on_missing=resolver.fail_on_missing, resolver=resolver)
 
 
 def resolve_string(
@@ -103,6 +106,10 @@ def resolve_string(
     environment, `${secrets:X}` from the environment store (with its
     prefix); `$${` is a literal `${`. Missing names are appended to
     `missing` (and resolve to "")."""
+
+    if opts.resolver is not None:
+        out: str = opts.resolver.resolve_text(text, missing)
+        return out
 
     def sub(m: re.Match[str]) -> str:
         if m.group(0) == "$${":
@@ -130,34 +137,32 @@ def _all_refs(value: Any, path: str, out: list[tuple[str, str]]) -> None:
             _all_refs(v, f"{path}[{i}]", out)
 
 
+def _secret_resolver(config: MeshConfig, data: Mapping[str, Any],
+                     environ: Mapping[str, str]) -> Any:
+    """The configured secret store behind a `SecretResolver` (R-78, R-79)."""
+    from adapters.secrets.resolver import SecretResolver
+
+    section = config.sections.get("secrets") or {}
+    raw = data.get("secrets")
+    instance = raw.get("instance") if isinstance(raw, Mapping) else None
+    connector = str(section.get("connector", ""))
+    custom = None if instance is not None or connector.startswith("modelmesh.") \
+        else _connectors(data)
+    return SecretResolver.from_section(section, instance=instance, environ=environ,
+                                       custom=custom)
+
+
 def _resolve_secrets(
     config: MeshConfig, data: Mapping[str, Any], environ: Mapping[str, str]
-) -> tuple[dict[str, tuple[str, ...]], dict[str, str | None], list[str]]:
-    opts = _secret_options(data, environ)
-    missing: list[str] = []
-    refs: list[tuple[str, str]] = []
-    _all_refs({k: v for k, v in data.items() if k != "secrets"}, "", refs)
-    where: list[str] = []
-    for path, text in refs:
-        before = len(missing)
-        resolve_string(text, environ, opts, missing)
-        if len(missing) > before:
-            where.append(f"{path}: missing secret {', '.join(missing[before:])}")
-    warnings: list[str] = []
-    if where:
-        if opts.fail_on_missing:
-            raise ConfigurationError(
-                "unresolved secret reference(s): " + "; ".join(where), {"errors": where}
-            )
-        warnings.extend(where)
+) -> tuple[dict[str, tuple[str, ...]], dict[str, str | None], list[str], Any]:
+    resolver = _secret_resolver(config, data, environ)
+    warnings = resolver.check_tree({k: v for k, v in data.items() if k != "secrets"})
     keys: dict[str, tuple[str, ...]] = {}
     urls: dict[str, str | None] = {}
     for pid, prov in config.providers.items():
-        keys[pid] = tuple(resolve_string(k, environ, opts, []) for k in prov.api_keys)
-        urls[pid] = (
-            None if prov.base_url is None else resolve_string(prov.base_url, environ, opts, [])
-        )
-    return keys, urls, warnings
+        keys[pid] = tuple(resolver.resolve_text(k) for k in prov.api_keys)
+        urls[pid] = None if prov.base_url is None else resolver.resolve_text(prov.base_url)
+    return keys, urls, warnings, resolver
 
 
 # ---------------------------------------------------------------- sources (R-9)
@@ -292,8 +297,9 @@ def _checked_variables() -> str:
 
 def _finish(data: dict[str, Any], environ: Mapping[str, str], warnings: list[str]) -> Built:
     config = load_config(data, connectors=_connectors(data))
-    keys, urls, more = _resolve_secrets(config, data, environ)
-    return Built(config, data, keys, urls, tuple([*warnings, *config.warnings, *more]))
+    keys, urls, more, resolver = _resolve_secrets(config, data, environ)
+    return Built(config, data, keys, urls, tuple([*warnings, *config.warnings, *more]),
+                 resolver)
 
 
 def _check_capability_pools(config: MeshConfig, names: Sequence[str]) -> None:
@@ -330,8 +336,9 @@ def build(
                 warnings.append(f"create(): {label}= is ignored when config= is given")
         if isinstance(src, MeshConfig):
             data = src.to_dict()
-            keys, urls, more = _resolve_secrets(src, data, env)
-            return Built(src, data, keys, urls, tuple([*warnings, *src.warnings, *more]))
+            keys, urls, more, resolver = _resolve_secrets(src, data, env)
+            return Built(src, data, keys, urls, tuple([*warnings, *src.warnings, *more]),
+                         resolver)
         data = dict(src)
         pools = data.get("pools")
         if capabilities:

@@ -41,14 +41,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     r = sub.add_parser("replay", help="verify that a recorded event log reproduces")
     r.add_argument("events")
     r.add_argument("--quiet", action="store_true")
+    from adapters.cli_commands import register
+
+    register(sub)
     args = ap.parse_args(argv)
+    handler = getattr(args, "handler", None)
+    if handler is not None:
+        code: int = handler(args)
+        return code
     if args.cmd == "demo":
-        from adapters.core_demo import run_core_demo
+        from adapters.demo import run_demo
 
         if args.requests < 1:
             print("modelmesh demo: --requests must be >= 1", file=sys.stderr)
             return 2
-        return run_core_demo(args.requests, sys.stdout)
+        return run_demo(args.requests, sys.stdout)
     if args.cmd == "replay":
         return _replay(args.events, args.quiet)
     return 2

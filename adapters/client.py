@@ -17,21 +17,25 @@ import time
 from collections.abc import AsyncGenerator, Iterator, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, fields
+from dataclasses import replace as dc_replace
 from types import TracebackType
 from typing import Any
 
 import anyio
 import anyio.abc
+import anyio.to_thread
 
 from adapters.build import Built, build
+from adapters.discovery import Discovery
 from adapters.engine import Engine, Final
+from adapters.middleware import MiddlewareChain
 from adapters.namespaces import Audio, CallOptions, Chat, Embeddings, Images, Models, SpeechResult
 from adapters.recording import draw_seed
 from meshcore.actions import SendAttempt
 from meshcore.capabilities import resolve_ex
 from meshcore.config.membership import most_specific_pool
 from meshcore.errors import ModelMeshError, UnknownPoolError
-from meshcore.events import BackgroundProbes, OperatorCommand, Tick
+from meshcore.events import BackgroundProbes, ConfigChanged, OperatorCommand, Tick
 from meshcore.types import Operation
 from meshcore.wire.models import (
     ChatCompletionChunk,
@@ -169,6 +173,16 @@ class ClientCore:
     def _run_probes(self, probes: list[SendAttempt]) -> None:
         """Hook: the sync client runs probes inline, the async one schedules them."""
 
+    def _discovery_feed(self, event: Any) -> None:
+        """Feed a discovery event (R-102, R-103) and adopt the router's
+        configuration, which now holds the registered discovered models."""
+        probes = self._engine.handle(event)
+        cfg = self._engine.view(lambda r: r.config)
+        if cfg is not self._built.config:
+            self._built = dc_replace(self._built, config=cfg)
+            self._engine.config = cfg
+        self._run_probes(probes)
+
     # ------------------------------------------------------------ extensions (R-106)
     def explain(self, model: str, messages: list[Any] | None = None,
                 **params: Any) -> dict[str, Any]:
@@ -234,6 +248,18 @@ class ClientCore:
             raise ModelMeshError(f"unknown model or provider {target!r}", {"target": target})
         self._run_probes(self._engine.handle(OperatorCommand(op, target)))
 
+    def reconfigure(self, built: Built) -> None:
+        """Install a new validated configuration (the proxy's reload, R-118a): the
+        core receives `ConfigChanged` (surviving models and pools keep their state)
+        and attempts started from now on use the new keys and URLs."""
+        self._check_open()
+        probes = self._engine.handle(ConfigChanged(built.data))
+        self._engine.built = built
+        self._engine.config = built.config
+        self._built = built
+        self.warnings = built.warnings
+        self._run_probes(probes)
+
     def deactivate(self, target: str) -> None:
         """Manual deactivation of a model or provider ID (R-51)."""
         self._command("deactivate", target)
@@ -279,20 +305,26 @@ class MeshClient(ClientCore):
                  middleware: Sequence[Any] | None = None) -> None:
         from adapters.driver_sync import SyncDriver
 
+        chain = MiddlewareChain(middleware, allow_async=False)  # R-108: TypeError here
         seed = draw_seed() if seed is None else int(seed)
         engine = Engine(built, seed, time.monotonic, record=record, lock=threading.Lock())
+        engine.observer.set_middleware(chain)
         super().__init__(built, seed, engine, middleware)
         self._driver = SyncDriver(engine)
         self.models = Models(self)
         self._close_lock = threading.Lock()
+        self.discovery = Discovery(engine, self._discovery_feed)  # R-102, R-103
+        self.warnings = (*self.warnings, *self.discovery.auto_discover())
 
     def _run_probes(self, probes: list[SendAttempt]) -> None:
         self._driver._probes(probes)
 
     def _call(self, operation: Operation, data: dict[str, Any], options: CallOptions) -> Any:
         request = self._prepare(operation, data)
+        self.discovery.run_due()  # R-107: discovery runs inline when due
         gen = self._driver.execute(request, str(data.get("model", "")),
-                                   session_id=options.session_id, timeout=options.timeout)
+                                   session_id=options.session_id, timeout=options.timeout,
+                                   metadata=options.metadata)
         if getattr(request, "stream", False):
             return Stream(gen)
         result: Any = None
@@ -308,6 +340,7 @@ class MeshClient(ClientCore):
                 return
             self._closed = True
         self._driver.close()
+        self.discovery.close()
         self._engine.close()
 
     def __enter__(self) -> MeshClient:
@@ -406,13 +439,27 @@ class AsyncMeshClient(ClientCore):
                  middleware: Sequence[Any] | None = None) -> None:
         from adapters.driver_async import AsyncDriver
 
+        chain = MiddlewareChain(middleware, allow_async=True)
         seed = draw_seed() if seed is None else int(seed)
         engine = Engine(built, seed, _loop_clock, record=record)
+        engine.observer.set_middleware(chain)
+        engine.state.inline_saves = False  # state saves run on a worker thread (_save_soon)
         super().__init__(built, seed, engine, middleware)
         self._driver = AsyncDriver(engine)
         self.models = AsyncModels(self)
         self._deferred: list[SendAttempt] = []
         self._tg: anyio.abc.TaskGroup | None = None
+        self.discovery = Discovery(engine, self._discovery_feed)  # R-102, R-103
+        self._discovery_started = False
+
+    async def _discovery_step(self) -> None:
+        """Startup listing (R-18, R-20) once, then due discovery runs inline
+        when no `async with` runs them in the background (R-107)."""
+        if not self._discovery_started:
+            self._discovery_started = True
+            self.warnings = (*self.warnings, *await self.discovery.auto_discover_async())
+        if self._tg is None:
+            await self.discovery.run_due_async()
 
     def _view_now(self) -> Any:
         try:
@@ -430,11 +477,13 @@ class AsyncMeshClient(ClientCore):
     async def _call(self, operation: Operation, data: dict[str, Any],
                     options: CallOptions) -> Any:
         request = self._prepare(operation, data)
+        await self._discovery_step()
         if self._deferred:
             probes, self._deferred = self._deferred, []
             await self._driver.probes(probes)
         agen = self._driver.execute(request, str(data.get("model", "")),
-                                    session_id=options.session_id, timeout=options.timeout)
+                                    session_id=options.session_id, timeout=options.timeout,
+                                    metadata=options.metadata)
         if getattr(request, "stream", False):
             return AsyncStream(agen)
         result: Any = None
@@ -442,7 +491,19 @@ class AsyncMeshClient(ClientCore):
             async for item in items:
                 if isinstance(item, Final):
                     result = item.value
+        await self._save_soon()
         return wrap_result(result)
+
+    async def _save_soon(self) -> None:
+        """R-83: write a queued state snapshot off the event loop (in the
+        background inside `async with`, else before the call returns)."""
+        state = self._engine.state
+        if state.sync is None or not state.sync.pending:
+            return
+        if self._tg is not None:
+            self._tg.start_soon(state.aflush)
+        else:
+            await state.aflush()
 
     async def _ticker(self) -> None:
         eng = self._engine
@@ -453,6 +514,7 @@ class AsyncMeshClient(ClientCore):
             deadline = eng.next_deadline()
             if deadline is not None and eng.clock() >= deadline:
                 self._run_probes(eng.handle(Tick()))
+            await eng.state.aflush()
 
     async def __aenter__(self) -> AsyncMeshClient:
         self._check_open()
@@ -465,6 +527,8 @@ class AsyncMeshClient(ClientCore):
 
         self._driver.probe_sink = sink
         self._run_probes(self._engine.handle(BackgroundProbes(True)))
+        await self._discovery_step()
+        tg.start_soon(self.discovery.run_background)
         tg.start_soon(self._ticker)
         return self
 
@@ -488,6 +552,8 @@ class AsyncMeshClient(ClientCore):
             self._tg.cancel_scope.cancel()
         with anyio.CancelScope(shield=True):
             await self._driver.aclose()
+            await self.discovery.aclose()
+            await anyio.to_thread.run_sync(self._engine.state.close)
         self._engine.close()
 
     async def aclose(self) -> None:

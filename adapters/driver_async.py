@@ -34,6 +34,8 @@ from adapters.http import (
     normalise_headers,
     timeout_extension,
 )
+from adapters.middleware import MiddlewareContext
+from adapters.observability.hook import override_items
 from meshcore.actions import CancelAttempt, Commit, Deliver, Fail, SendAttempt
 from meshcore.errors import error_from_failure
 from meshcore.events import (
@@ -94,8 +96,10 @@ class AsyncDriver:
         *,
         session_id: str | None = None,
         timeout: float | None = None,
+        metadata: dict[str, Any] | None = None,
     ) -> AsyncGenerator[Item, None]:
-        """Run one request; yields deliverable chunks (streams) or one `Final`."""
+        """Run one request; yields deliverable chunks (streams) or one `Final`.
+        `metadata` seeds the middleware context (R-108)."""
         eng = self.engine
         run = Run(eng.new_request_id())
         box: dict[str, Any] = {"event": anyio.Event(), "scope": None}
@@ -111,6 +115,8 @@ class AsyncDriver:
         run.wake = wake
         run.on_cancel = on_cancel
         eng.register(run)
+        obs = eng.observer
+        ctx = obs.mw_begin(run, metadata)
         finished = False
         try:
             await self.probes(eng.handle(RequestSubmitted(
@@ -121,9 +127,15 @@ class AsyncDriver:
                     await self._wait(run, box)
                     continue
                 if isinstance(action, SendAttempt):
-                    async with aclosing(self._attempt(run, action, request, box)) as chunks:
+                    async with aclosing(self._attempt(run, action, request, box, ctx)) as chunks:
                         async for chunk in chunks:
                             yield chunk
+                    if ctx is not None and ctx.override is not None:
+                        finished = True  # R-108: an on_error hook answered
+                        await self.probes(eng.handle(RequestCancelled(run.request_id)))
+                        for item in override_items(ctx, bool(getattr(request, "stream", False))):
+                            yield item
+                        return
                 elif isinstance(action, Commit):
                     run.committed = action.attempt_id
                     for chunk in run.deliverable([]):
@@ -133,8 +145,10 @@ class AsyncDriver:
                         yield chunk
                     finished = True
                     att = run.attempts.get(action.attempt_id)
+                    result = await obs.mw_aafter(ctx, action, att, att.result if att is not None
+                                                 else None, run.partial_text)
                     if not (att is not None and att.stream):
-                        yield Final(att.result if att is not None else None)
+                        yield Final(result)
                     return
                 elif isinstance(action, Fail):
                     finished = True
@@ -150,6 +164,7 @@ class AsyncDriver:
                         await self.probe_sink(probes)
             raise
         finally:
+            obs.mw_end(run)
             eng.unregister(run)
 
     async def _wait(self, run: Run, box: dict[str, Any]) -> None:
@@ -171,10 +186,12 @@ class AsyncDriver:
 
     # ------------------------------------------------------------ one attempt
     async def _attempt(
-        self, run: Run, send: SendAttempt, request: CompletionRequest, box: dict[str, Any]
+        self, run: Run, send: SendAttempt, request: CompletionRequest, box: dict[str, Any],
+        ctx: MiddlewareContext | None = None,
     ) -> AsyncGenerator[Item, None]:
         eng = self.engine
         clock = eng.clock
+        request = await eng.observer.mw_abefore(ctx, send, request)  # R-108: may raise
         try:
             attempt = eng.start_attempt(send, request)
         except Exception as exc:
@@ -277,6 +294,7 @@ class AsyncDriver:
                         await response.aclose()
         if fact is not None and aid not in run.cancelled:
             fact = with_timing(fact, (clock() - started) * 1000.0, ttft)
+            await eng.observer.mw_aerror(ctx, send, fact, run.committed is not None)
             await self.probes(eng.handle(fact))
         run.current = None
 

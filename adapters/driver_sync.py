@@ -21,6 +21,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import httpcore
 
@@ -34,6 +35,8 @@ from adapters.http import (
     normalise_headers,
     timeout_extension,
 )
+from adapters.middleware import MiddlewareContext
+from adapters.observability.hook import override_items
 from meshcore.actions import CancelAttempt, Commit, Deliver, Fail, SendAttempt
 from meshcore.errors import error_from_failure
 from meshcore.events import (
@@ -82,8 +85,10 @@ class SyncDriver:
         *,
         session_id: str | None = None,
         timeout: float | None = None,
+        metadata: dict[str, Any] | None = None,
     ) -> Iterator[Item]:
-        """Run one request; yields deliverable chunks (streams) or one `Final`."""
+        """Run one request; yields deliverable chunks (streams) or one `Final`.
+        `metadata` seeds the middleware context (R-108)."""
         eng = self.engine
         run = Run(eng.new_request_id())
         cond = threading.Condition()
@@ -94,6 +99,8 @@ class SyncDriver:
 
         run.wake = wake
         eng.register(run)
+        obs = eng.observer
+        ctx = obs.mw_begin(run, metadata)
         finished = False
         try:
             self._probes(eng.handle(RequestSubmitted(
@@ -104,7 +111,12 @@ class SyncDriver:
                     self._wait(run, cond)
                     continue
                 if isinstance(action, SendAttempt):
-                    yield from self._attempt(run, action, request)
+                    yield from self._attempt(run, action, request, ctx)
+                    if ctx is not None and ctx.override is not None:
+                        finished = True  # R-108: an on_error hook answered
+                        self._probes(eng.handle(RequestCancelled(run.request_id)))
+                        yield from override_items(ctx, bool(getattr(request, "stream", False)))
+                        return
                 elif isinstance(action, Commit):
                     run.committed = action.attempt_id
                     yield from run.deliverable([])
@@ -112,8 +124,10 @@ class SyncDriver:
                     yield from run.deliverable([]) if run.committed else []
                     finished = True
                     att = run.attempts.get(action.attempt_id)
+                    result = obs.mw_after(ctx, action, att, att.result if att is not None
+                                          else None, run.partial_text)
                     if not (att is not None and att.stream):
-                        yield Final(att.result if att is not None else None)
+                        yield Final(result)
                     return
                 elif isinstance(action, Fail):
                     finished = True
@@ -125,6 +139,7 @@ class SyncDriver:
                 self._probes(eng.handle(RequestCancelled(run.request_id, usage, chars)))
             raise
         finally:
+            obs.mw_end(run)
             eng.unregister(run)
 
     def _wait(self, run: Run, cond: threading.Condition) -> None:
@@ -142,9 +157,11 @@ class SyncDriver:
             self._probes(eng.handle(Tick()))
 
     # ------------------------------------------------------------ one attempt
-    def _attempt(self, run: Run, send: SendAttempt, request: CompletionRequest) -> Iterator[Item]:
+    def _attempt(self, run: Run, send: SendAttempt, request: CompletionRequest,
+                 ctx: MiddlewareContext | None = None) -> Iterator[Item]:
         eng = self.engine
         clock = eng.clock
+        request = eng.observer.mw_before(ctx, send, request)  # R-108: may raise to the caller
         try:
             attempt = eng.start_attempt(send, request)
         except Exception as exc:
@@ -226,6 +243,7 @@ class SyncDriver:
                 response.close()
         if fact is not None and send.attempt_id not in run.cancelled:
             fact = with_timing(fact, (clock() - started) * 1000.0, ttft)
+            eng.observer.mw_error(ctx, send, fact, run.committed is not None)
             self._probes(eng.handle(fact))
         run.current = None
 

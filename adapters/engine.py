@@ -21,10 +21,12 @@ import time
 from collections import deque
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from adapters.build import Built
+from adapters.connectors import prepare_custom
 from adapters.recording import Recorder
 from meshcore.actions import (
     Action,
@@ -48,7 +50,12 @@ from meshcore.wire.models import (
 )
 from meshcore.wire.registry import build_models_request, start_attempt
 
-__all__ = ["Bound", "Engine", "Final", "Run", "next_bound"]
+__all__ = ["RUN_META", "Bound", "Engine", "Final", "Run", "next_bound"]
+
+RUN_META: ContextVar[dict[str, Any] | None] = ContextVar("modelmesh_run_meta", default=None)
+"""Set by a caller (the proxy) around one request: the run it starts fills the dict
+with `request_id`, `attempts` and the `model_id` / `provider_id` of the latest
+attempt (the serving one once delivered), for response headers (R-112)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,9 +79,15 @@ class Run:
     delivered: list[str] = field(default_factory=list)
     attempts: dict[str, Attempt] = field(default_factory=dict)
     current: Attempt | None = None
+    meta: dict[str, Any] | None = None
 
     def push(self, action: Action) -> None:
         self.pending.append(action)
+        if self.meta is not None and isinstance(action, (SendAttempt, Deliver)):
+            self.meta["model_id"] = action.model_id
+            self.meta["provider_id"] = action.provider_id
+            if isinstance(action, SendAttempt):
+                self.meta["attempts"] = self.meta.get("attempts", 0) + 1
         if isinstance(action, CancelAttempt):
             self.cancelled.add(action.attempt_id)
             self.on_cancel(action.attempt_id)
@@ -130,13 +143,22 @@ class Engine:
         self.built = built
         self.config = built.config
         self.seed = seed
-        self.router = Router(built.config, seed)
+        # custom strategies and provider connectors (R-17, R-54)
+        self.router = Router(built.config, seed, strategies=prepare_custom(built.data))
         self.clock = clock
         self.recorder = Recorder(record, built.config, seed) if record is not None else None
         self._lock: AbstractContextManager[Any] = lock if lock is not None else nullcontext()
         self._runs: dict[str, Run] = {}
         self._owners: dict[str, str] = {}
         self._ids = itertools.count(1)
+        from adapters.storage.hook import EngineState
+
+        # Storage load/restore/save and secret refresh (R-78, R-83, R-86).
+        self.state = EngineState(self)
+        from adapters.observability.hook import EngineObserver
+
+        # Sinks (R-88..R-98) and middleware (R-108).
+        self.observer = EngineObserver(self)
 
     # ------------------------------------------------------------ the one door
     def now(self) -> Instant:
@@ -147,12 +169,15 @@ class Engine:
         """Feed one event; file actions in mailboxes; return probes to run."""
         probes: list[SendAttempt] = []
         with self._lock:
+            self.state.before(probes)
             now = self.now()
             actions = self.router.handle(event, now)
             if self.recorder is not None:
                 self.recorder.record(now, event, actions)
             for a in actions:
                 self._route(a, probes)
+            self.observer.after(actions)
+        self.state.after(event, actions)
         return probes
 
     def _route(self, a: Action, probes: list[SendAttempt]) -> None:
@@ -193,6 +218,10 @@ class Engine:
         return f"req-{next(self._ids)}"
 
     def register(self, run: Run) -> None:
+        meta = RUN_META.get()
+        if meta is not None and run.meta is None:
+            run.meta = meta
+            meta["request_id"] = run.request_id
         with self._lock:
             self._runs[run.request_id] = run
 
@@ -203,12 +232,16 @@ class Engine:
                 del self._owners[aid]
 
     def close(self) -> None:
+        self.state.close()
+        self.observer.close()
         if self.recorder is not None:
             self.recorder.close()
 
     # ------------------------------------------------------------ attempts
     def start_attempt(self, send: SendAttempt, request: CompletionRequest) -> Attempt:
         """The wire layer's per-attempt object for `send` (resolved key and URL)."""
+        self.state.refresh_for(send)
+        self.observer.attempt_started(send, request)
         provider = self.config.providers[send.provider_id]
         url = self.built.base_urls.get(send.provider_id)
         if url is not None and url != provider.base_url:
@@ -228,6 +261,7 @@ class Engine:
 
     def probe_request(self, send: SendAttempt) -> CompletionRequest | HttpRequest:
         """R-50: the cheapest request for the model's capability."""
+        self.state.refresh_for(send)
         mid = send.model_id
         if model_serves_operation(self.config, mid, Operation.CHAT):
             return ChatCompletionRequest(

@@ -128,6 +128,30 @@ class ActionFailed:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class ModelsDiscovered:
+    """The shell listed a provider's models (R-102 registry sync, R-18/R-20
+    auto-discover). `models` are `ModelInfo`-shaped dicts (`id` = the
+    provider-native name, `name`, `capabilities`, `context_window`,
+    `max_output_tokens`, `pricing`, `features`, `delivery`); `error` set
+    means the listing failed and the provider keeps its models."""
+
+    provider_id: str
+    models: tuple[dict[str, Any], ...] = ()
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderHealthReported:
+    """One health-monitor probe of a provider finished (R-103)."""
+
+    provider_id: str
+    success: bool
+    latency_ms: float | None = None
+    status_code: int | None = None
+    error: str | None = None
+
+
 Event = (
     RequestSubmitted
     | AttemptFirstChunk
@@ -140,6 +164,8 @@ Event = (
     | OperatorCommand
     | BackgroundProbes
     | ActionFailed
+    | ModelsDiscovered
+    | ProviderHealthReported
 )
 
 EVENT_TYPES: tuple[type, ...] = (
@@ -154,4 +180,6 @@ EVENT_TYPES: tuple[type, ...] = (
     OperatorCommand,
     BackgroundProbes,
     ActionFailed,
+    ModelsDiscovered,
+    ProviderHealthReported,
 )

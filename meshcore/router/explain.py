@@ -13,10 +13,10 @@ import copy
 from typing import TYPE_CHECKING, Any
 
 from meshcore.router.calendar import iso_utc, period_key
+from meshcore.router.custom_strategy import strategy_of
 from meshcore.router.health import ModelStatus, top_reason
 from meshcore.router.policy import NoSelection, SelectionRequest, SessionUnavailable
 from meshcore.router.state import RequestState
-from meshcore.router.strategies import get_strategy
 from meshcore.types import RequestFeatures
 
 if TYPE_CHECKING:
@@ -41,7 +41,7 @@ def explain(r: RequestOps, pool_name: str, features: RequestFeatures | None) -> 
     cands: list[str] = []
     rows: list[dict[str, Any]] = []
     index = {mid: i for i, mid in enumerate(members)}
-    strat = get_strategy(pool.strategy, pool.selection)
+    strat = strategy_of(r, pool)
     sreq = SelectionRequest(
         pool=pool, features=req.features, session_id=req.session_id, now_mono=r.now.mono,
         now_wall=r.now.wall, seed=r.seed, request_seq=req.seq, attempt_index=0, dry_run=True,

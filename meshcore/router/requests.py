@@ -36,6 +36,7 @@ from meshcore.events import (
 )
 from meshcore.router.budget import cost_of, estimate_cost, settle_usage
 from meshcore.router.calendar import iso_utc, period_key
+from meshcore.router.custom_strategy import strategy_of
 from meshcore.router.health import ModelStatus, Reason
 from meshcore.router.healthops import EPS
 from meshcore.router.policy import (
@@ -53,7 +54,6 @@ from meshcore.router.retry import (
 )
 from meshcore.router.selection import FAST_STRATEGIES, SelectionOps
 from meshcore.router.state import AttemptState, RequestState
-from meshcore.router.strategies import get_strategy
 from meshcore.types import OutcomeClass, Usage
 from meshcore.wire.classify import classify
 
@@ -94,7 +94,8 @@ class RequestOps(SelectionOps):
                 self.fail(actions, req, "deadline_exceeded",
                           f"deadline of pool {req.pool.name!r} exceeded")
                 return
-            if req.single_model is None and req.pool.strategy in FAST_STRATEGIES:
+            if (req.single_model is None and req.pool.strategy in FAST_STRATEGIES
+                    and not req.pool.has_strategy_instance):
                 chosen = self.fast_select(actions, req)
                 if chosen is None:
                     self.no_candidate(actions, req)
@@ -118,7 +119,7 @@ class RequestOps(SelectionOps):
             return cands[0]
         index = {mid: i for i, mid in enumerate(req.members)}
         snaps = [self.snapshot_of(mid, index[mid]) for mid in cands]
-        strat = get_strategy(req.pool.strategy, req.pool.selection)
+        strat = strategy_of(self, req.pool)
         sreq = SelectionRequest(
             pool=req.pool, features=req.features, session_id=req.session_id,
             now_mono=self.now.mono, now_wall=self.now.wall, seed=self.seed,
@@ -506,3 +507,25 @@ class RequestOps(SelectionOps):
             self.models[att.model_id].trial_in_flight = False
             self.providers[att.provider_id].trial_in_flight = False
         self.fail(actions, req, "cancelled", "request cancelled by the caller")
+
+    def drop_removed_models(self, actions: list[Action]) -> None:
+        """After a reload removed models or providers (R-118a): cancel their
+        attempts in flight (releasing the reservation), take them out of the
+        requests in flight, and let those requests rotate on."""
+        for req in list(self.requests.values()):
+            if any(mid not in self.models for mid in req.members):
+                req.members = tuple(mid for mid in req.members if mid in self.models)
+            if req.retry_model is not None and req.retry_model not in self.models:
+                req.retry_model = None
+        for aid, att in list(self.attempts.items()):
+            if att.model_id in self.models and att.provider_id in self.providers:
+                continue
+            del self.attempts[aid]
+            self.remember_finished(aid)
+            actions.append(CancelAttempt(aid, "model removed by a configuration reload"))
+            self.ledger.settle(list(att.limits), att.reservation, 0.0)
+            req = self.requests.get(att.request_id) if att.request_id else None
+            if req is not None and not req.done and req.current_attempt == aid:
+                req.current_attempt = None
+                req.exhausted.add(att.model_id)
+                self.advance(actions, req)

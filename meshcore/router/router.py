@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from meshcore.actions import Action, SaveState
+from meshcore.actions import Action, Emit, SaveState
 from meshcore.config import load_config
 from meshcore.config.schema import MeshConfig
 from meshcore.events import (
@@ -25,26 +25,40 @@ from meshcore.events import (
     BackgroundProbes,
     ConfigChanged,
     Event,
+    ModelsDiscovered,
     OperatorCommand,
+    ProviderHealthReported,
     RequestCancelled,
     RequestSubmitted,
     StateRestored,
     Tick,
 )
+from meshcore.router import discovery as disc
 from meshcore.router import explain as views
+from meshcore.router import healthmon
 from meshcore.router import snapshot as snap
 from meshcore.router.health import ModelInput, ModelStatus, ProviderInput, ProviderStatus, Reason
 from meshcore.router.policy import StrategyState
 from meshcore.router.requests import RequestOps
+from meshcore.router.stats import StatsBook, sink_settings
 from meshcore.types import Instant, RequestFeatures
 
 
 class Router(RequestOps):
     """The pure routing core. See API.md section 3."""
 
-    def __init__(self, config: MeshConfig, seed: int) -> None:
+    def __init__(
+        self, config: MeshConfig, seed: int, *, strategies: dict[str, object] | None = None
+    ) -> None:
         super().__init__(config, seed)
         self.restore_actions: list[Action] = []
+        # custom strategies handed in by the shell (R-17, R-54; custom_strategy.py)
+        self.custom_strategies: dict[str, object] = dict(strategies or {})
+        self.strategy_objects: dict[str, object] = {}
+        self.discovery = disc.DiscoveryState(config)  # R-102
+        self.health_monitor: dict[str, healthmon.ProviderHealth] = {}  # R-103
+        self.stats_interval, retention = sink_settings(config.sections)
+        self.stats_book = StatsBook(retention)
         self.policy_cache: dict[int, str] = {}
 
     # -- the one way in --------------------------------------------------------
@@ -65,6 +79,7 @@ class Router(RequestOps):
         due = self.timers.earliest()
         if due is not None and due <= now.mono:
             self.fire_timers(actions)
+        self.stats_book.observe(actions, now.mono, self.pools_of)
         if self.dirty and self.sync_policy() == "immediate":
             actions.append(SaveState(snap.take(self)))
         self.dirty = False
@@ -99,6 +114,10 @@ class Router(RequestOps):
         elif isinstance(event, ActionFailed):
             self.trace(actions, "error", "mesh", f"action {event.action} failed",
                        error=event.reason)
+        elif isinstance(event, ModelsDiscovered):
+            disc.on_models_discovered(self, self.discovery, actions, event)
+        elif isinstance(event, ProviderHealthReported):
+            healthmon.on_health_reported(self, self.health_monitor, actions, event)
         else:
             raise TypeError(f"not an event: {type(event).__name__}")
 
@@ -108,6 +127,8 @@ class Router(RequestOps):
         self.trace(actions, "info", "mesh",
                    f"Initialized: {len(self.config.providers)} provider(s), "
                    f"{len(self.config.pools)} pool(s)")
+        if self.stats_interval is not None:
+            self.timers.push(self.now.mono + self.stats_interval, "stats", "")
         for name, members in self.pool_members.items():
             self.event(actions, "pool_membership_changed", pool_id=name,
                        added=list(members), removed=[])
@@ -167,6 +188,10 @@ class Router(RequestOps):
             elif kind == "save":
                 actions.append(SaveState(snap.take(self)))
                 self.timers.push(self.now.mono + self.sync_interval(), "save", "")
+            elif kind == "stats" and self.stats_interval is not None:
+                actions.append(Emit(self.stats_book.flush(self.now.mono, self.ts(),
+                                                          self.pool_members)))
+                self.timers.push(self.now.mono + self.stats_interval, "stats", "")
 
     # -- commands --------------------------------------------------------------------
     def command(self, actions: list[Action], op: str, target: str) -> None:
@@ -230,7 +255,7 @@ class Router(RequestOps):
                     self.attempts[aid].startup = True
 
     def reconfigure(self, actions: list[Action], data: dict[str, Any]) -> None:
-        new = load_config(data)
+        new = disc.rebase(self.discovery, load_config(data))
         old_members = dict(self.pool_members)
         old_pools = self.config.pools
         self._install_config(new)
@@ -238,6 +263,7 @@ class Router(RequestOps):
             del self.models[mid]
         for pid in [p for p in self.providers if p not in new.providers]:
             del self.providers[pid]
+        self.drop_removed_models(actions)
         for name in list(self.strategy_state):
             if name not in new.pools or (
                 name in old_pools and old_pools[name].strategy != new.pools[name].strategy
@@ -296,6 +322,10 @@ class Router(RequestOps):
         if pool not in self.config.pools:
             raise KeyError(f"unknown pool {pool!r}")
         return views.pool_status(self, pool)
+
+    def stats(self) -> dict[str, dict[str, Any]]:
+        """Statistics per scope ID at the latest `now` (R-93); changes no routing state."""
+        return self.stats_book.view(self.now.mono, self.pool_members)
 
     def usage(self) -> dict[str, Any]:
         """Usage totals (R-64)."""

@@ -48,6 +48,9 @@ def take(r: HealthOps) -> dict[str, Any]:
             "reason": p.reason,
             "standby_until": p.until_wall,
             "key_index": p.key_index,
+            "recovery_policy": p.recovery_policy,
+            "probe_interval": p.probe_interval_s,
+            "max_cooldown": p.max_cooldown_s,
         }
         for pid, p in sorted(r.providers.items())
     }
@@ -111,6 +114,9 @@ def _apply(r: HealthOps, snap: dict[str, Any], actions: list[Any]) -> None:
         p.reason = d.get("reason")
         p.until_wall = d.get("standby_until")
         p.key_index = int(d.get("key_index", 0))
+        p.recovery_policy = str(d.get("recovery_policy", p.recovery_policy))
+        p.probe_interval_s = float(d.get("probe_interval", p.probe_interval_s))
+        p.max_cooldown_s = float(d.get("max_cooldown", p.max_cooldown_s))
     for name, d in dict(snap.get("pools", {})).items():
         if name not in r.config.pools:
             continue
@@ -128,5 +134,10 @@ def _apply(r: HealthOps, snap: dict[str, Any], actions: list[Any]) -> None:
         if m.status is ModelStatus.STANDBY:
             r.reevaluate(actions, m)
     for pid, p in r.providers.items():
-        if p.status is ProviderStatus.DEACTIVATED:
+        if p.status is not ProviderStatus.DEACTIVATED:
+            continue
+        if p.until_wall is not None and not r.probes_running:
+            # keep the remaining time to the half-open trial
+            r.timers.push(max(r.wall_to_mono(float(p.until_wall)), r.now.mono), "provider", pid)
+        else:
             r.schedule_provider(pid)

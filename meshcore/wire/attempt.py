@@ -502,7 +502,7 @@ class Attempt:
         except Exception as exc:
             self._set_failure(FailureKind.MALFORMED_BODY, f"malformed stream event: {exc!r}")
         if not self._done:
-            if self._complete or self._finish_reason is not None:
+            if self._complete:
                 self._flush_final()
                 if self._finish_reason == "content_filter" and not self._has_content:
                     self._set_failure(FailureKind.CONTENT_BLOCKED, "content_filter")

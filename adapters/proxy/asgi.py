@@ -1,0 +1,115 @@
+"""Small ASGI plumbing for the proxy: reading a bounded body, header lookup,
+and a responder that remembers whether the response has started (so a late
+failure can still choose between a JSON error and an SSE `error` event)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from dataclasses import asdict, is_dataclass
+from enum import Enum
+from typing import Any
+
+from adapters.proxy.errors import ProxyError
+
+__all__ = ["Receive", "Responder", "Scope", "Send", "dumps", "header", "read_body"]
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+Headers = Iterable[tuple[bytes, bytes]]
+
+
+def _default(value: Any) -> Any:
+    if is_dataclass(value) and not isinstance(value, type):
+        dump = getattr(value, "model_dump", None)
+        return dump() if callable(dump) else asdict(value)
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, (set, frozenset)):
+        return sorted(value)
+    if isinstance(value, (bytes, bytearray)):
+        return None
+    return str(value)
+
+
+def dumps(value: Any) -> bytes:
+    """Compact JSON; dataclasses, enums and other values are made JSON-able."""
+    return json.dumps(value, separators=(",", ":"), default=_default,
+                      ensure_ascii=False).encode()
+
+
+def header(scope: Scope, name: bytes) -> str | None:
+    """The first value of a request header (lower-case `name`), decoded as latin-1."""
+    for key, value in scope.get("headers", ()):
+        if key.lower() == name:
+            return bytes(value).decode("latin-1")
+    return None
+
+
+async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
+    """The whole request body; 413 beyond `limit` bytes (checked against
+    Content-Length first, then while reading)."""
+    length = header(scope, b"content-length")
+    if length is not None:
+        try:
+            declared = int(length)
+        except ValueError:
+            raise ProxyError(400, "invalid Content-Length", code="invalid_request") from None
+        if declared > limit:
+            raise ProxyError(413, f"request body larger than {limit} bytes",
+                             code="request_too_large")
+    parts: list[bytes] = []
+    size = 0
+    while True:
+        msg = await receive()
+        if msg["type"] == "http.disconnect":
+            raise ConnectionAbortedError("client disconnected")
+        chunk = bytes(msg.get("body", b""))
+        size += len(chunk)
+        if size > limit:
+            raise ProxyError(413, f"request body larger than {limit} bytes",
+                             code="request_too_large")
+        parts.append(chunk)
+        if not msg.get("more_body", False):
+            return b"".join(parts)
+
+
+class Responder:
+    """Wraps ASGI `send`: adds fixed headers (CORS) and tracks progress."""
+
+    def __init__(self, send: Send, extra: list[tuple[bytes, bytes]]) -> None:
+        self._send = send
+        self.extra = extra
+        self.started = False
+        self.finished = False
+        self.status = 0
+
+    async def start(self, status: int, headers: Headers = ()) -> None:
+        """Send the response head."""
+        self.started = True
+        self.status = status
+        await self._send({"type": "http.response.start", "status": status,
+                          "headers": [*headers, *self.extra]})
+
+    async def body(self, data: bytes, more: bool = False) -> None:
+        """Send (part of) the body; `more=False` ends the response."""
+        if not more:
+            self.finished = True
+        await self._send({"type": "http.response.body", "body": data, "more_body": more})
+
+    async def full(self, status: int, data: bytes, content_type: bytes,
+                   headers: Headers = ()) -> None:
+        """A complete response in one go."""
+        await self.start(status, [(b"content-type", content_type),
+                                  (b"content-length", str(len(data)).encode()), *headers])
+        await self.body(data)
+
+    async def json(self, status: int, value: Any, headers: Headers = ()) -> None:
+        """A JSON response."""
+        await self.full(status, dumps(value), b"application/json", headers)
+
+    async def error(self, err: ProxyError) -> None:
+        """An R-116 error response."""
+        hdrs = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in err.headers]
+        await self.full(err.status, err.body_bytes(), b"application/json", hdrs)

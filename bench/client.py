@@ -1,0 +1,275 @@
+"""Client benchmark (issue 4): the clients' wall time per request against a raw
+httpcore request to the same loopback fake provider.
+
+Run: `python bench/client.py [--requests N] [--quick]`. One run measures, side by
+side and interleaved request by request (so drift hits every variant alike):
+
+- sync: `MeshClient` vs a raw `httpcore.ConnectionPool` request;
+- async (asyncio, then trio): `AsyncMeshClient` vs a raw `httpcore.AsyncConnectionPool`
+  request on the same event loop;
+
+each plain and streaming. The raw request sends the very bytes the client sent
+(body and headers are copied from the fake provider's record of the client's
+first request) and reads the whole body. Reported: median wall time per request
+and the ratio client / raw. Target: <= 1.15x. The script also profiles the sync
+client (cProfile) and lists the hottest functions. Results go to
+bench/results/client.md and stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import os
+import platform
+import pstats
+import statistics
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import anyio  # noqa: E402
+import httpcore  # noqa: E402
+
+from adapters import create, create_async  # noqa: E402
+from adapters.fake_provider import FakeProviderServer  # noqa: E402
+
+TARGET = 1.15
+MSG = [{"role": "user", "content": "Explain keep-alive in one sentence."}]
+CONTENT = "Keep-alive lets one TCP connection carry many HTTP requests in a row."
+
+
+def _config(srv: FakeProviderServer) -> dict[str, Any]:
+    return {
+        "providers": {"p": {"connector": "openai.compatible.v1", "base_url": srv.base_url,
+                            "api_key": "bench-key", "timeout": "10s"}},
+        "models": {"p.m": {"provider": "p", "name": "m", "capabilities": ["chat-completion"]}},
+        "pools": {"chat": {"models": ["p.m"]}},
+    }
+
+
+def _raw_request(srv: FakeProviderServer, index: int) -> tuple[str, list[tuple[str, str]], bytes]:
+    rec = srv.requests[index]
+    skip = {"host", "content-length"}
+    headers = [(k, v) for k, v in rec.headers.items() if k not in skip]
+    return srv.url + rec.path, headers, rec.body
+
+
+Sample = dict[str, list[float]]
+
+
+def _median_us(values: list[float]) -> float:
+    return statistics.median(values) * 1e6
+
+
+# ---------------------------------------------------------------- sync
+
+
+def _bench_sync(srv: FakeProviderServer, n: int, warmup: int) -> Sample:
+    samples: Sample = {k: [] for k in ("raw plain", "client plain", "raw stream",
+                                       "client stream")}
+    with create(config=_config(srv), seed=1) as client, httpcore.ConnectionPool() as pool:
+        client.chat.completions.create(model="chat", messages=MSG)
+        list(client.chat.completions.create(model="chat", messages=MSG, stream=True))
+        plain_req, stream_req = _raw_request(srv, 0), _raw_request(srv, 1)
+
+        def raw(req: tuple[str, list[tuple[str, str]], bytes]) -> None:
+            url, headers, body = req
+            with pool.stream("POST", url, headers=headers, content=body) as resp:
+                for _ in resp.iter_stream():
+                    pass
+
+        variants: dict[str, Callable[[], object]] = {
+            "raw plain": lambda: raw(plain_req),
+            "client plain": lambda: client.chat.completions.create(model="chat",
+                                                                   messages=MSG),
+            "raw stream": lambda: raw(stream_req),
+            "client stream": lambda: list(client.chat.completions.create(
+                model="chat", messages=MSG, stream=True)),
+        }
+        for i in range(warmup + n):
+            for name, fn in variants.items():
+                t0 = time.perf_counter()
+                fn()
+                dt = time.perf_counter() - t0
+                if i >= warmup:
+                    samples[name].append(dt)
+    return samples
+
+
+# client-side stages whose cumulative time per request the report breaks down
+STAGES = (
+    ("adapters/client.py", "_prepare", "request parsing (parse_request)"),
+    ("adapters/engine.py", "handle", "core: Engine.handle (Router.handle + recording)"),
+    ("adapters/engine.py", "start_attempt", "wire: build the HTTP request"),
+    ("meshcore/wire/attempt.py", "receive_head", "wire: response head"),
+    ("meshcore/wire/attempt.py", "receive_data", "wire: body / SSE parse + translate"),
+    ("meshcore/wire/attempt.py", "receive_end", "wire: end of body (plain parse)"),
+    ("adapters/engine.py", "next_bound", "driver: deadline bookkeeping"),
+    ("httpcore/_sync/connection_pool.py", "handle_request", "httpcore request (incl. waits)"),
+)
+
+
+def _stage_table(stats: pstats.Stats, requests: int) -> str:
+    raw: dict[Any, Any] = stats.stats  # type: ignore[attr-defined]
+    rows = ["| stage | cumulative us per request |", "| --- | ---: |"]
+    for path, func, label in STAGES:
+        total = sum(v[3] for (file, _line, name), v in raw.items()
+                    if name == func and file.endswith(path))
+        rows.append(f"| {label} | {total / requests * 1e6:.0f} |")
+    return "\n".join(rows)
+
+
+def _profile_sync(srv: FakeProviderServer, n: int) -> tuple[str, str]:
+    with create(config=_config(srv), seed=1) as client:
+        client.chat.completions.create(model="chat", messages=MSG)
+        prof = cProfile.Profile()
+        prof.enable()
+        for _ in range(n):
+            client.chat.completions.create(model="chat", messages=MSG)
+            list(client.chat.completions.create(model="chat", messages=MSG, stream=True))
+        prof.disable()
+    buf = io.StringIO()
+    stats = pstats.Stats(prof, stream=buf)
+    stages = _stage_table(stats, 2 * n)
+    stats.sort_stats("tottime").print_stats(40)
+    lines = [ln for ln in buf.getvalue().splitlines() if ln.strip()]
+    start = next(i for i, ln in enumerate(lines) if ln.lstrip().startswith("ncalls"))
+    root = str(ROOT) + "/"
+    # socket send/recv are waits on the fake provider, not client CPU: left out
+    body = [ln.replace(root, "") for ln in lines[start + 1:] if "_socket.socket" not in ln]
+    return "\n".join([lines[start], *body[:15]]), stages
+
+
+# ---------------------------------------------------------------- async
+
+
+async def _bench_async(srv: FakeProviderServer, n: int, warmup: int, out: Sample) -> None:
+    async with create_async(config=_config(srv), seed=1) as client, \
+            httpcore.AsyncConnectionPool() as pool:
+        await client.chat.completions.create(model="chat", messages=MSG)
+        stream = await client.chat.completions.create(model="chat", messages=MSG, stream=True)
+        _ = [c async for c in stream]
+        count = len(srv.requests)
+        plain_req, stream_req = _raw_request(srv, count - 2), _raw_request(srv, count - 1)
+
+        async def raw(req: tuple[str, list[tuple[str, str]], bytes]) -> None:
+            url, headers, body = req
+            async with pool.stream("POST", url, headers=headers, content=body) as resp:
+                async for _ in resp.aiter_stream():
+                    pass
+
+        async def client_plain() -> None:
+            await client.chat.completions.create(model="chat", messages=MSG)
+
+        async def client_stream() -> None:
+            s = await client.chat.completions.create(model="chat", messages=MSG, stream=True)
+            async for _ in s:
+                pass
+
+        variants: dict[str, Callable[[], Awaitable[None]]] = {
+            "raw plain": lambda: raw(plain_req),
+            "client plain": client_plain,
+            "raw stream": lambda: raw(stream_req),
+            "client stream": client_stream,
+        }
+        for name in variants:
+            out[name] = []
+        for i in range(warmup + n):
+            for name, fn in variants.items():
+                t0 = time.perf_counter()
+                await fn()
+                dt = time.perf_counter() - t0
+                if i >= warmup:
+                    out[name].append(dt)
+
+
+# ---------------------------------------------------------------- report
+
+
+def _rows(label: str, samples: Sample) -> list[tuple[str, float, float, float]]:
+    rows = []
+    for mode in ("plain", "stream"):
+        raw = _median_us(samples[f"raw {mode}"])
+        cli = _median_us(samples[f"client {mode}"])
+        rows.append((f"{label} {mode}", raw, cli, cli / raw))
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    ap.add_argument("--requests", type=int, default=400, help="measured requests per variant")
+    ap.add_argument("--quick", action="store_true", help="60 requests, no results file")
+    args = ap.parse_args(argv)
+    n = 60 if args.quick else args.requests
+    warmup = max(10, n // 10)
+    plan = [{"content": CONTENT}]
+    with FakeProviderServer(plan) as srv:
+        sync_samples = _bench_sync(srv, n, warmup)
+        async_samples: Sample = {}
+        anyio.run(_bench_async, srv, n, warmup, async_samples, backend="asyncio")
+        trio_samples: Sample = {}
+        anyio.run(_bench_async, srv, n, warmup, trio_samples, backend="trio")
+        profile, stages = _profile_sync(srv, min(n, 200))
+    rows = (_rows("sync", sync_samples) + _rows("async (asyncio)", async_samples)
+            + _rows("async (trio)", trio_samples))
+    met = all(r[3] <= TARGET for r in rows)
+    lines = [
+        "# Client benchmark",
+        "",
+        f"`python bench/client.py --requests {n}` on Python {platform.python_version()}, "
+        f"{platform.machine()} ({platform.system()}); {n} measured requests per variant "
+        f"after {warmup} warm-up rounds, variants interleaved request by request, against "
+        "one loopback `FakeProviderServer` (OpenAI format, a 13-word answer; streams are "
+        "one SSE event per word).",
+        "",
+        "Median wall time per request. *raw* is an httpcore request with the byte-identical "
+        "body and headers the client sent, body read to the end; *client* is "
+        "`chat.completions.create(...)` through a one-model pool (routing, wire translation, "
+        "response objects).",
+        "",
+        "The numbers come from a small shared machine (2 cores, other jobs running at the "
+        f"same time; load average {os.getloadavg()[0]:.1f} at the end of this run): the sync "
+        "ratios repeat within about 0.1 between runs, the async ones move by up to about "
+        "0.5, mostly through the raw baseline.",
+        "",
+        "| case | raw httpcore (us) | client (us) | client / raw | target <= 1.15x |",
+        "| --- | ---: | ---: | ---: | --- |",
+    ]
+    for name, raw, cli, ratio in rows:
+        lines.append(f"| {name} | {raw:.0f} | {cli:.0f} | {ratio:.2f}x | "
+                     f"{'met' if ratio <= TARGET else 'MISSED'} |")
+    lines.append("")
+    if met:
+        lines.append("Target met in every case.")
+    else:
+        missed = ", ".join(f"{r[0]} {r[3]:.2f}x ({r[2] - r[1]:.0f} us over raw)"
+                           for r in rows if r[3] > TARGET)
+        lines.append(f"**Target missed**: {missed}. The overhead is CPU time in the client "
+                     "per request; the loopback fake provider answers in well under a "
+                     "millisecond, so a fixed overhead weighs far more here than against a "
+                     "real provider (hundreds of milliseconds).")
+    lines += ["", "Where the sync client's time goes (cProfile, cumulative time per request, "
+              "plain and streamed requests averaged; profiling inflates every number, so "
+              "compare the rows with each other, not with the table above):", "", stages]
+    lines += ["", f"Hottest functions of the sync client ({min(n, 200)} plain + "
+              f"{min(n, 200)} streamed requests under cProfile, by own time; the fake "
+              "provider's threads are not profiled; socket send/recv, which are waits on the "
+              "provider, are left out):", "", "```", profile, "```", ""]
+    text = "\n".join(lines)
+    print(text)
+    if not args.quick:
+        out = ROOT / "bench" / "results" / "client.md"
+        out.write_text(text, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
