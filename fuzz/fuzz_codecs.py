@@ -11,6 +11,7 @@ ValueError. Run with `python fuzz/fuzz_codecs.py` when atheris is installed.
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from typing import Any
 
@@ -91,6 +92,8 @@ def main() -> None:  # pragma: no cover - needs atheris
     except ImportError:
         sys.stderr.write("atheris is not installed\n")
         raise SystemExit(1) from None
+    if os.environ.get("MODELMESH_FUZZ_INSTRUMENT") == "1":  # full coverage guidance; slow to start
+        atheris.instrument_all()
     atheris.Setup(sys.argv, one_input)
     atheris.Fuzz()
 

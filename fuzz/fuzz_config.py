@@ -17,6 +17,7 @@ Run with atheris:  python fuzz/fuzz_config.py [corpus_dir]
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Any
 
@@ -109,6 +110,8 @@ def one_input(data: bytes) -> None:
 def main() -> None:  # pragma: no cover - needs atheris
     import atheris
 
+    if os.environ.get("MODELMESH_FUZZ_INSTRUMENT") == "1":  # full coverage guidance; slow to start
+        atheris.instrument_all()
     atheris.Setup(sys.argv, one_input)
     atheris.Fuzz()
 

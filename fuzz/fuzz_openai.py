@@ -9,6 +9,7 @@ succeeds when it carried an end marker or a finish reason (SPEC R-67).
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
@@ -80,6 +81,8 @@ def main() -> None:
     """atheris entry point."""
     if atheris is None:
         raise SystemExit("atheris is not installed (pip install '.[fuzz]')")
+    if os.environ.get("MODELMESH_FUZZ_INSTRUMENT") == "1":  # full coverage guidance; slow to start
+        atheris.instrument_all()
     atheris.Setup(sys.argv, one_input)
     atheris.Fuzz()
 

@@ -34,6 +34,7 @@ Run with atheris:  python fuzz/fuzz_router.py [corpus_dir] [-runs=N]
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Any
 
@@ -334,7 +335,8 @@ def one_input(data: bytes) -> None:
 def main() -> None:  # pragma: no cover - needs atheris
     import atheris
 
-    atheris.instrument_all()  # meshcore is already imported: instrument it for coverage
+    if os.environ.get("MODELMESH_FUZZ_INSTRUMENT") == "1":  # full coverage guidance; slow to start
+        atheris.instrument_all()
     atheris.Setup(sys.argv, one_input)
     atheris.Fuzz()
 

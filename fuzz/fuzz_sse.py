@@ -7,6 +7,7 @@ derived from the data yields exactly the events of parsing it at once.
 
 from __future__ import annotations
 
+import os
 import sys
 
 from meshcore.wire.sse import SSEEvent, SSEParser
@@ -44,6 +45,8 @@ def main() -> None:
     """atheris entry point."""
     if atheris is None:
         raise SystemExit("atheris is not installed (pip install '.[fuzz]')")
+    if os.environ.get("MODELMESH_FUZZ_INSTRUMENT") == "1":  # full coverage guidance; slow to start
+        atheris.instrument_all()
     atheris.Setup(sys.argv, one_input)
     atheris.Fuzz()
 

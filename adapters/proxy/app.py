@@ -33,6 +33,7 @@ import anyio.abc
 from adapters.client import AsyncMeshClient, AsyncStream
 from adapters.engine import RUN_META
 from adapters.namespaces import CallOptions
+from adapters.observability import CONTENT_TYPE, metrics_text
 from adapters.proxy.asgi import Receive, Responder, Scope, Send, dumps, header, read_body
 from adapters.proxy.auth import bearer_token, is_loopback, token_matches
 from adapters.proxy.errors import (
@@ -508,12 +509,11 @@ class ProxyApp:
         await flight.out.json(code, value)
 
     async def _metrics(self, scope: Scope, flight: _Flight, route: _Route, body: _Body) -> None:
-        render = getattr(self.client, "prometheus_text", None)
-        if not callable(render):
+        text = metrics_text(self.client)
+        if text is None:
             raise ProxyError(404, "no prometheus sink is configured", code="not_found")
         assert flight.out is not None
-        await flight.out.full(200, str(render()).encode(),
-                              b"text/plain; version=0.0.4; charset=utf-8")
+        await flight.out.full(200, text, CONTENT_TYPE.encode())
 
     async def _pools(self, scope: Scope, flight: _Flight, route: _Route, body: _Body) -> None:
         assert flight.out is not None

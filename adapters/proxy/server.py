@@ -31,6 +31,7 @@ import anyio
 
 from adapters.build import Built, build, detect_providers
 from adapters.client import AsyncMeshClient
+from adapters.observability import build_observability, default_console
 from adapters.proxy.app import ProxyApp
 from adapters.proxy.settings import ProxySettings, settings_from
 from meshcore.errors import ConfigurationError
@@ -155,6 +156,11 @@ def run_proxy(source: ConfigSource, *, host: str | None = None, port: int | None
     sock = open_listener(settings.host, settings.port)
     actual = int(sock.getsockname()[1])
     client = AsyncMeshClient(built, record=record)
+    # without an observability section the proxy logs to the console at
+    # the --log-level severity
+    if not built.config.sections.get("observability"):
+        client._engine.observer.install(build_observability(
+            built, default=[default_console(log_level.lower())]))
     url = f"http://{settings.host}:{actual}"
 
     def ready() -> None:

@@ -42,7 +42,7 @@ from meshcore.config.schema import MeshConfig, ModelConfig, Pricing, ProviderCon
 from meshcore.events import ModelsDiscovered
 
 if TYPE_CHECKING:
-    from meshcore.router.healthops import HealthOps
+    from meshcore.router.requests import RequestOps
 
 __all__ = [
     "DiscoveryState",
@@ -248,7 +248,7 @@ def effective_config(state: DiscoveryState) -> MeshConfig:
     return out
 
 
-def install(r: HealthOps, actions: list[Action], config: MeshConfig) -> None:
+def install(r: RequestOps, actions: list[Action], config: MeshConfig) -> None:
     """Install `config` in the router and emit one `pool_membership_changed`
     per pool whose members changed (R-26)."""
     if config is r.config:
@@ -271,6 +271,7 @@ def install(r: HealthOps, actions: list[Action], config: MeshConfig) -> None:
     for name in list(r.strategy_state):
         if name not in config.pools:
             del r.strategy_state[name]
+    r.drop_removed_models(actions)  # attempts on models that are gone are cancelled
     r.dirty = True
 
 
@@ -291,7 +292,7 @@ def _sync_settings(config: MeshConfig) -> dict[str, Any]:
 
 
 def on_models_discovered(
-    r: HealthOps, state: DiscoveryState, actions: list[Action], ev: ModelsDiscovered
+    r: RequestOps, state: DiscoveryState, actions: list[Action], ev: ModelsDiscovered
 ) -> None:
     """Apply one provider listing (R-102); see the module docstring."""
     base = state.base

@@ -491,6 +491,13 @@ class RequestOps(SelectionOps):
                 self.fail(actions, req, "stream_interrupted",
                           f"deadline exceeded while streaming from {att.model_id}")
                 return
+            # the history names every attempt, including the one the
+            # deadline cut; it does not count against the model (the caller's
+            # deadline, not the provider, ended it)
+            req.attempts.append(AttemptRecord(
+                aid, att.model_id, att.provider_id, OutcomeClass.TIMEOUT, None,
+                (self.now.mono - att.started) * 1000.0, "request deadline exceeded",
+                "deadline_exceeded"))
         self.fail(actions, req, "deadline_exceeded",
                   f"deadline of pool {req.pool.name!r} exceeded after {len(req.attempts)} attempt(s)")
 
@@ -524,8 +531,8 @@ class RequestOps(SelectionOps):
             self.remember_finished(aid)
             actions.append(CancelAttempt(aid, "model removed by a configuration reload"))
             self.ledger.settle(list(att.limits), att.reservation, 0.0)
-            req = self.requests.get(att.request_id) if att.request_id else None
-            if req is not None and not req.done and req.current_attempt == aid:
-                req.current_attempt = None
-                req.exhausted.add(att.model_id)
-                self.advance(actions, req)
+            owner = self.requests.get(att.request_id) if att.request_id else None
+            if owner is not None and not owner.done and owner.current_attempt == aid:
+                owner.current_attempt = None
+                owner.exhausted.add(att.model_id)
+                self.advance(actions, owner)

@@ -18,6 +18,7 @@ from meshcore.actions import Action, Emit, SaveState
 from meshcore.config import load_config
 from meshcore.config.schema import MeshConfig
 from meshcore.events import (
+    EVENT_TYPES,
     ActionFailed,
     AttemptFailed,
     AttemptFirstChunk,
@@ -66,6 +67,8 @@ class Router(RequestOps):
         """Process one event at `now`; return the actions to carry out."""
         if not isinstance(now, Instant):
             raise TypeError("now must be an Instant")
+        if not isinstance(event, EVENT_TYPES):
+            raise TypeError(f"not an event: {type(event).__name__}")
         if self.started and now.mono < self.now.mono:
             raise ValueError(
                 f"monotonic time went backwards: {now.mono} < {self.now.mono}"
@@ -255,33 +258,18 @@ class Router(RequestOps):
                     self.attempts[aid].startup = True
 
     def reconfigure(self, actions: list[Action], data: dict[str, Any]) -> None:
+        """R-118a: install a new configuration; surviving models, providers and
+        pools keep their state, removed ones are dropped, attempts on removed
+        models are cancelled and their requests rotate on."""
         new = disc.rebase(self.discovery, load_config(data))
-        old_members = dict(self.pool_members)
         old_pools = self.config.pools
-        self._install_config(new)
-        for mid in [m for m in self.models if m not in new.models]:
-            del self.models[mid]
+        disc.install(self, actions, new)
         for pid in [p for p in self.providers if p not in new.providers]:
             del self.providers[pid]
         self.drop_removed_models(actions)
         for name in list(self.strategy_state):
-            if name not in new.pools or (
-                name in old_pools and old_pools[name].strategy != new.pools[name].strategy
-            ):
+            if name in old_pools and old_pools[name].strategy != new.pools[name].strategy:
                 self.strategy_state[name] = StrategyState()
-                if name not in new.pools:
-                    del self.strategy_state[name]
-        for name, members in self.pool_members.items():
-            before = old_members.get(name, ())
-            added = [m for m in members if m not in before]
-            removed = [m for m in before if m not in members]
-            if added or removed:
-                self.event(actions, "pool_membership_changed", pool_id=name,
-                           added=added, removed=removed)
-        for name in old_members:
-            if name not in self.pool_members:
-                self.event(actions, "pool_membership_changed", pool_id=name,
-                           added=[], removed=list(old_members[name]))
         self.schedule_static()
         self.trace(actions, "info", "mesh", "configuration reloaded")
 

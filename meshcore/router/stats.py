@@ -141,15 +141,26 @@ class StatsBook:
         ]
         ts = rec.timestamp
         ok = rec.outcome == "success"
-        self._bump(ids, "requests_total", 1, mono, ts)
-        self._bump(ids, "requests_success" if ok else "requests_failed", 1, mono, ts)
-        self._bump(ids, "tokens_in", rec.tokens_in, mono, ts)
-        self._bump(ids, "tokens_out", rec.tokens_out, mono, ts)
-        self._bump(ids, "cost_total", rec.cost, mono, ts)
-        if ok:
-            for sid in ids:
-                if sid is not None:
-                    self.scopes[sid].samples.append((mono, float(rec.latency_ms)))
+        outcome_key = "requests_success" if ok else "requests_failed"
+        bucket = int(mono // self.width)
+        for sid in ids:  # one pass per scope: this sits on every request's path
+            if sid is None:
+                continue
+            sc = self.scopes.get(sid)
+            if sc is None:
+                sc = self.scopes[sid] = ScopeStats()
+            row = sc.buckets.get(bucket)
+            if row is None:
+                row = sc.buckets[bucket] = dict.fromkeys(COUNTERS, 0.0)
+            row["requests_total"] += 1
+            row[outcome_key] += 1
+            row["tokens_in"] += rec.tokens_in
+            row["tokens_out"] += rec.tokens_out
+            row["cost_total"] += rec.cost
+            sc.last_updated_mono = mono
+            sc.last_updated = ts
+            if ok:
+                sc.samples.append((mono, float(rec.latency_ms)))
 
     def event(self, ev: RoutingEvent, mono: float,
               pools_of: Mapping[str, Sequence[str]]) -> None:

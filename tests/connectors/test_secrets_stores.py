@@ -51,7 +51,7 @@ def test_env_store_prefix_and_read_only_r77() -> None:
 
 DOTENV = """# leading comment
 export PLAIN=value # trailing comment
-SINGLE='it'
+SINGLE='lit $HOME # x \\n'
 DOUBLE="a\\tb \\"q\\""
 MULTI="line1
 line2"
@@ -64,7 +64,7 @@ KEEP=me
 def test_dotenv_parsing_r79(tmp_path: Path) -> None:
     values = {e.key: e.value for e in parse_dotenv(DOTENV)}
     assert list(values) == ["PLAIN", "SINGLE", "DOUBLE", "MULTI", "EMPTY", "KEEP"]
-    assert values["SINGLE"] == "it"  # single quotes end at the next quote
+    assert values["SINGLE"] == "lit $HOME # x \\n"  # single quotes: literal
     assert values["PLAIN"] == "value"
     assert values["DOUBLE"] == 'a\tb "q"'
     assert values["MULTI"] == "line1\nline2"

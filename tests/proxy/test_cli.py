@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import provider_config
+from _proxy_helpers import provider_config
 
 from adapters.cli import main
 from adapters.fake_provider import FakeProviderServer

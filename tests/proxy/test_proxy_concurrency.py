@@ -10,7 +10,7 @@ from collections import Counter
 
 import openai
 import pytest
-from conftest import MSG, provider_config
+from _proxy_helpers import MSG, provider_config
 
 from adapters.fake_provider import FakeProviderServer
 from adapters.proxy import ProxyServer

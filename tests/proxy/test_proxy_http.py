@@ -7,7 +7,7 @@ from typing import Any
 
 import anyio
 import pytest
-from conftest import MSG, Resp, asgi, make_app, provider_config, run, sse_events
+from _proxy_helpers import MSG, Resp, asgi, make_app, provider_config, run, sse_events
 
 from adapters.fake_provider import FakeProviderServer
 from adapters.proxy import ProxyApp
@@ -149,6 +149,23 @@ def test_metrics_without_prometheus_sink_is_404_r112() -> None:
         assert r.status == 404
 
     one(None, body)
+
+
+def test_metrics_with_prometheus_sink_r112_r97() -> None:
+    async def body(app: ProxyApp) -> None:
+        r = await asgi(app, "POST", "/v1/chat/completions", body=CHAT)
+        assert r.status == 200, r.body
+        r = await asgi(app, "GET", "/metrics")
+        assert r.status == 200
+        assert r.headers["content-type"].startswith("text/plain")
+        text = r.body.decode()
+        assert "modelmesh_requests_total" in text
+        assert 'model="p0.m0"' in text
+
+    with FakeProviderServer(None) as fp:
+        cfg = provider_config([fp])
+        cfg["observability"] = [{"connector": "prometheus"}]
+        run(make_app(cfg), body, "asyncio")
 
 
 # ---------------------------------------------------------------- R-113 auth

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import openai
 import pytest
-from conftest import MSG, provider_config
+from _proxy_helpers import MSG, provider_config
 
 from adapters.fake_provider import FakeProviderServer
 from adapters.proxy import ProxyServer

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import MSG, provider_config
+from _proxy_helpers import MSG, provider_config
 
 from adapters.fake_provider import FakeProviderServer
 
