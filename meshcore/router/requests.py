@@ -53,7 +53,7 @@ from meshcore.router.retry import (
     same_model_retry,
 )
 from meshcore.router.selection import FAST_STRATEGIES, SelectionOps
-from meshcore.router.state import AttemptState, RequestState
+from meshcore.router.state import AttemptState, ModelState, RequestState
 from meshcore.types import OutcomeClass, Usage
 from meshcore.wire.classify import classify
 
@@ -321,10 +321,7 @@ class RequestOps(SelectionOps):
         self.finish(req)
         self.check_limits(actions, m, pool)
 
-    def check_limits(self, actions: list[Action], m: object, pool: PoolConfig) -> None:
-        from meshcore.router.state import ModelState
-
-        assert isinstance(m, ModelState)
+    def check_limits(self, actions: list[Action], m: ModelState, pool: PoolConfig) -> None:
         d = pool.deactivation
         req_lim = d.request_limit.for_model(m.model_id)
         tok_lim = d.token_limit.for_model(m.model_id)
