@@ -2,6 +2,12 @@
 zero-config detection (R-18), config sources (R-9) and secret references
 (R-13).
 
+Zero-config local providers (host variables of R-18) list their models here,
+before the capability check, so `create("chat-completion")` with only
+`OLLAMA_HOST` set finds the server's models; the listings travel in
+`Built.listings` and the client feeds them to the core at startup instead of
+listing again (a failed listing: no models, a `warning` trace).
+
 The shell does everything here that the pure core may not: it reads the
 environment and files, imports custom connector classes and resolves
 `${...}` references. The core receives a plain dict with references kept
@@ -17,7 +23,7 @@ import json
 import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -67,6 +73,10 @@ class Built:
     base_urls: dict[str, str | None] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
     secrets: Any = None  # the SecretResolver (adapters.secrets) used for this config
+    # startup model listings of zero-config local providers (R-18):
+    # provider ID -> (listing dicts as in ModelsDiscovered, error text or None)
+    listings: dict[str, tuple[tuple[dict[str, Any], ...], str | None]] = field(
+        default_factory=dict)
 
 
 # ---------------------------------------------------------------- secrets (R-13)
@@ -302,6 +312,57 @@ def _finish(data: dict[str, Any], environ: Mapping[str, str], warnings: list[str
                  resolver)
 
 
+def list_local_models(
+    built: Built, provider_ids: Sequence[str]
+) -> dict[str, tuple[tuple[dict[str, Any], ...], str | None]]:
+    """R-18: the models-list call of each local provider, now (blocking,
+    bounded by the provider timeout). A failure is kept as an error text."""
+    import httpcore
+
+    from adapters.discovery.calls import fetch_sync, lists_models, models_request, parse
+
+    out: dict[str, tuple[tuple[dict[str, Any], ...], str | None]] = {}
+    pool = httpcore.ConnectionPool(max_connections=4)
+    try:
+        for pid in provider_ids:
+            prov = built.config.providers.get(pid)
+            if prov is None or not prov.enabled or not lists_models(prov):
+                continue
+            keys = built.api_keys.get(pid, ())
+            try:
+                req = models_request(prov, built.base_urls.get(pid), keys[0] if keys else None)
+            except (KeyError, ValueError) as exc:
+                out[pid] = ((), str(exc))
+                continue
+            out[pid] = parse(prov, fetch_sync(pool, req, prov.timeout_s))
+    finally:
+        pool.close()
+    return out
+
+
+def with_listings(
+    config: MeshConfig, listings: Mapping[str, tuple[tuple[dict[str, Any], ...], str | None]]
+) -> MeshConfig:
+    """The configuration the core will have once `listings` are registered
+    (pure, via the core's discovery rules), for the capability check."""
+    from meshcore.router.discovery import DiscoveryState, effective_config, model_from_info
+
+    state = DiscoveryState(config)
+    for pid, (models, error) in listings.items():
+        prov = config.providers.get(pid)
+        if prov is None or error is not None:
+            continue
+        reg = state.registry(pid)
+        for info in models:
+            cfg = model_from_info(prov, info, state.order, config.custom_capabilities)
+            if cfg is None or cfg.id in reg.known:
+                continue
+            reg.known[cfg.id] = cfg
+            reg.registered[cfg.id] = None
+            state.order += 1
+    return effective_config(state)
+
+
 def _check_capability_pools(config: MeshConfig, names: Sequence[str]) -> None:
     for name in names:
         pool = config.pools.get(name)
@@ -386,12 +447,23 @@ def build(
             p["strategy"] = strategy
     data = {"providers": detected, "pools": pools_def}
     built = _finish(data, env, warnings)
+    local = [name for _, name, _, is_host in ENV_PROVIDERS if is_host and name in detected]
+    listings = list_local_models(built, local) if local else {}
+    effective = with_listings(built.config, listings)
     if models is not None:
         wanted = set(models)
         for name, p in pools_def.items():
-            members = pool_members(built.config, built.config.pools[name])
+            members = pool_members(effective, effective.pools[name])
             keep = [m for m in members
-                    if m in wanted or built.config.models[m].name in wanted]
+                    if m in wanted or effective.models[m].name in wanted]
+            for mid in keep:  # a listed local model becomes a configured one
+                if mid not in built.config.models:
+                    found = effective.models[mid]
+                    extra = data.setdefault("models", {})
+                    assert isinstance(extra, dict)
+                    extra[mid] = {
+                        "provider": found.provider, "name": found.name,
+                        "capabilities": list(found.capabilities)}
             p.pop("capability", None)
             p["models"] = keep
             if not keep:
@@ -400,5 +472,6 @@ def build(
                     {"errors": [f"pools.{name}: none of {sorted(wanted)} matches"]},
                 )
         built = _finish(data, env, warnings)
-    _check_capability_pools(built.config, [*capabilities, *([pool] if pool else [])])
-    return built
+        effective = with_listings(built.config, listings)
+    _check_capability_pools(effective, [*capabilities, *([pool] if pool else [])])
+    return replace(built, listings=listings) if listings else built

@@ -119,7 +119,8 @@ def replay(lines: Iterable[str], connectors: dict[str, type] | None = None) -> R
         return ReplayReport(False, 0, 0, error="not a modelmesh event log (schema mismatch)")
     seed = int(head["seed"])
     config = MeshConfig.from_dict(head["config"])
-    router = Router(config, seed)
+    # custom strategies are looked up by the same keys as `connectors`
+    router = Router(config, seed, strategies=dict(connectors) if connectors else None)
     decisions: list[str] = []
     step = 0
     for raw in it:

@@ -156,9 +156,10 @@ class Simulator:
         providers: ScriptedProviders | None = None,
         seed: int = 0,
         clock: FakeClock | None = None,
+        strategies: dict[str, object] | None = None,
     ) -> None:
         self.config = config if isinstance(config, MeshConfig) else load_config(config)
-        self.router = Router(self.config, seed)
+        self.router = Router(self.config, seed, strategies=strategies)
         self.providers = providers or ScriptedProviders()
         self.clock = clock or FakeClock()
         self.trace = Trace()

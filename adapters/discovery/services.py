@@ -4,7 +4,9 @@ Both services do the I/O of discovery and leave every decision to the core:
 `RegistrySync` sends each provider's models-list call and feeds the result
 as a `ModelsDiscovered` event; `HealthMonitor` probes a provider with the
 same call (bounded by `discovery.health.timeout`) and feeds a
-`ProviderHealthReported` event. Events go through `feed`, the client's door
+`ProviderHealthReported` event (a provider without a models-list call is
+probed with the R-50 request of one of its models instead, `probe.py`).
+Events go through `feed`, the client's door
 to the engine (so they are recorded and replay). Each service has a
 blocking method (sync client, construction) and an async one (async client,
 proxy), and tracks when each provider is next due on `time.monotonic()`.
@@ -31,6 +33,7 @@ from adapters.discovery.calls import (
     models_request,
     parse,
 )
+from adapters.discovery.probe import probe_attempt, run_attempt, run_attempt_async
 from adapters.discovery.types import HealthReport, ProbeResult, SyncResult, SyncStatus
 from meshcore.config.schema import MeshConfig, ProviderConfig
 from meshcore.events import Event, ModelsDiscovered, ProviderHealthReported
@@ -180,6 +183,11 @@ class RegistrySync(_Base):
     def _apply(self, pid: str, prov: ProviderConfig, fetched: Fetched,
                result: SyncResult) -> None:
         models, error = parse(prov, fetched)
+        self.apply_listing(pid, models, error, result)
+
+    def apply_listing(self, pid: str, models: tuple[dict[str, Any], ...], error: str | None,
+                      result: SyncResult) -> None:
+        """Feed one listing (fetched now or at construction, R-18) to the core."""
         self.feed(ModelsDiscovered(pid, models, error))
         if error is not None:
             result.errors[pid] = error
@@ -239,6 +247,56 @@ class HealthMonitor(_Base):
         """`discovery.health.timeout` bounds a probe."""
         return max(0.001, float(self.settings().get("timeout", 10.0)))
 
+    def provider_ids(self) -> list[str]:
+        """Enabled providers with a models-list call or, failing that, a chat
+        or embedding model for the R-50 fallback probe (R-103)."""
+        chosen = self.settings().get("providers")
+        config = self._models_config()
+        out = []
+        for pid, prov in self.base.providers.items():
+            if (chosen is not None and pid not in chosen) or not prov.enabled:
+                continue
+            if lists_models(prov) or self._fallback(config, pid) is not None:
+                out.append(pid)
+        return out
+
+    def _models_config(self) -> MeshConfig:
+        """The router's configuration, discovered models included."""
+        cfg: MeshConfig = self.engine.view(lambda r: r.config)
+        return cfg
+
+    def _fallback(self, config: MeshConfig, pid: str) -> Any:
+        prov = config.providers.get(pid)
+        if prov is None:
+            return None
+        built = self.engine.built
+        keys = built.api_keys.get(pid, ())
+        try:
+            return probe_attempt(config, prov, built.base_urls.get(pid),
+                                 keys[0] if keys else None)
+        except (KeyError, ValueError):
+            return None
+
+    def fetch(self, pid: str) -> tuple[ProviderConfig, Fetched]:
+        """The models-list call, else the R-50 fallback probe (blocking)."""
+        prov = self.base.providers[pid]
+        if lists_models(prov):
+            return super().fetch(pid)
+        attempt = self._fallback(self._models_config(), pid)
+        if attempt is None:
+            return prov, Fetched(None, b"", "no models-list call and no model to probe", 0.0)
+        return prov, run_attempt(self._sync_pool(), attempt, self.timeout(prov))
+
+    async def afetch(self, pid: str) -> tuple[ProviderConfig, Fetched]:
+        """`fetch()` for the async client."""
+        prov = self.base.providers[pid]
+        if lists_models(prov):
+            return await super().afetch(pid)
+        attempt = self._fallback(self._models_config(), pid)
+        if attempt is None:
+            return prov, Fetched(None, b"", "no models-list call and no model to probe", 0.0)
+        return prov, await run_attempt_async(self._async_pool(), attempt, self.timeout(prov))
+
     def _report(self, pid: str, fetched: Fetched) -> ProbeResult:
         res = ProbeResult(pid, fetched.ok, round(fetched.latency_ms, 3), fetched.status,
                           fetched.error)
@@ -277,6 +335,8 @@ class Discovery:
     """Registry sync + health monitor on their schedules (R-101, R-107)."""
 
     def __init__(self, engine: Any, feed: Feed) -> None:
+        # listings of zero-config local providers made by `build()` (R-18)
+        self._prefetched = dict(getattr(engine.built, "listings", None) or {})
         self.registry_sync = RegistrySync(engine, feed)
         self.health_monitor = HealthMonitor(engine, feed)
         now = time.monotonic()
@@ -312,14 +372,30 @@ class Discovery:
         traces a warning); the returned strings describe failures."""
         warnings: list[str] = []
         for pid in self._startup_ids():
-            warnings += self._startup_warning(pid, self.registry_sync.sync([pid]))
+            result = self._use_prefetched(pid)
+            if result is None:
+                result = self.registry_sync.sync([pid])
+            warnings += self._startup_warning(pid, result)
         return warnings
+
+    def _use_prefetched(self, pid: str) -> SyncResult | None:
+        """Feed the listing `build()` already made for `pid` (once), if any."""
+        found = self._prefetched.pop(pid, None)
+        if found is None:
+            return None
+        result = SyncResult()
+        self.registry_sync.apply_listing(pid, found[0], found[1], result)
+        self.registry_sync.last_sync = time.time()
+        return result
 
     async def auto_discover_async(self) -> list[str]:
         """`auto_discover()` for the async client."""
         warnings: list[str] = []
         for pid in self._startup_ids():
-            warnings += self._startup_warning(pid, await self.registry_sync.sync_async([pid]))
+            result = self._use_prefetched(pid)
+            if result is None:
+                result = await self.registry_sync.sync_async([pid])
+            warnings += self._startup_warning(pid, result)
         return warnings
 
     def run_due(self) -> None:

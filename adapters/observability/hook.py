@@ -7,7 +7,12 @@ log levels taken from the request's run), `attempt_started(send, request)`
 when a driver starts an attempt (to remember the request for those texts), and
 `close()` (final statistics flush, shutdown trace, drain). It also holds the
 client's `MiddlewareChain` (R-108), installed by the client, for the drivers.
-Nothing here may raise into the request path.
+The shell-side traces of `engine.state` (secret warnings R-13, storage load /
+save failures R-87, lock timeouts R-82) are connected here: the ones recorded
+before the observer existed are replayed, later ones are published as they
+happen, to every sink that receives traces (honouring `min_severity`).
+The final statistics flush at close is also handed to the storage
+(`modelmesh/stats`, R-85). Nothing here may raise into the request path.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from adapters.observability.dispatch import Observability, request_texts
 from adapters.observability.factory import build_observability
 from meshcore.actions import Action, Deliver
 from meshcore.events import AttemptFailed
-from meshcore.records import RequestLogEntry
+from meshcore.records import RequestLogEntry, TraceEntry
 from meshcore.router.calendar import iso_utc
 
 if TYPE_CHECKING:
@@ -44,6 +49,21 @@ class EngineObserver:
         self.observability: Observability = build_observability(
             engine.built, budget_source=self._budget)
         self._requests: dict[str, Any] = {}
+        state = getattr(engine, "state", None)
+        if state is not None:  # shell-side traces reach the sinks (R-13, R-82, R-87)
+            for entry in list(state.traces):
+                self.publish_trace(entry)
+            state.on_trace = self.publish_trace
+
+    def publish_trace(self, entry: TraceEntry) -> None:
+        """Deliver one shell-side `TraceEntry` to the sinks (never raises)."""
+        obs = self.observability
+        if not obs.active:
+            return
+        try:
+            obs.publish(entry.to_dict())
+        except Exception:
+            return
 
     def _budget(self) -> Any:
         return self.engine.view(lambda r: r.usage().get("budget_status"))

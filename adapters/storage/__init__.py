@@ -6,11 +6,12 @@ from adapters.storage.local_file import LocalFileStorage
 from adapters.storage.memory import MemoryStorage
 from adapters.storage.registry import STORAGES, create_storage, open_state
 from adapters.storage.sqlite import SqliteStorage
-from adapters.storage.sync import CONFIG_KEY, STATE_KEY, StateSync
+from adapters.storage.sync import CONFIG_KEY, STATE_KEY, STATS_KEY, StateSync
 
 __all__ = [
     "CONFIG_KEY",
     "STATE_KEY",
+    "STATS_KEY",
     "STORAGES",
     "CodecError",
     "Entry",

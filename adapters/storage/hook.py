@@ -8,8 +8,11 @@ feeds it to the router as a `StateRestored` event at the current `now`
 for the engine's first `handle()`. After each `handle()` the newest
 `SaveState` snapshot is queued and, in the sync client, written inline
 (coalesced, R-83); the async client writes it on a worker thread
-(`aflush`). `close()` saves the final snapshot. Shell-side problems become
-`TraceEntry` records (R-87), never exceptions.
+(`aflush`). `close()` saves the final snapshot. Every statistics flush the
+core emits (and the final one at close) is kept and stored under
+`modelmesh/stats` with the next save (R-85). Shell-side problems become
+`TraceEntry` records (R-87), never exceptions; the engine's observer
+connects `on_trace` so they reach the observability sinks.
 
 It also carries out `reload_on_rotation` (R-78): before a probe or a trial
 on a model that is not active, and on a manual activation, the provider's
@@ -26,9 +29,10 @@ from typing import TYPE_CHECKING, Any
 
 from adapters.storage.registry import open_state
 from adapters.storage.sync import StateSync
-from meshcore.actions import Action, SaveState, SendAttempt
+from meshcore.actions import Action, Emit, SaveState, SendAttempt
 from meshcore.events import Event, OperatorCommand, StateRestored
-from meshcore.records import TraceEntry
+from meshcore.records import StatsFlush, TraceEntry
+from meshcore.router.calendar import iso_utc
 from meshcore.types import Purpose
 
 if TYPE_CHECKING:
@@ -136,6 +140,10 @@ class EngineState:
                 self.refresh_provider(cfg.models[event.target].provider)
         if self.sync is None:
             return
+        flushes = [a.record for a in actions
+                   if isinstance(a, Emit) and isinstance(a.record, StatsFlush)]
+        if flushes:
+            self.sync.submit_stats(flushes[-1].to_dict())
         snaps = [a.snapshot for a in actions if isinstance(a, SaveState)]
         if snaps:
             self.sync.submit(snaps[-1])
@@ -157,12 +165,32 @@ class EngineState:
             snap: dict[str, Any] = eng.router.snapshot()
         return snap
 
+    def final_stats(self) -> dict[str, Any] | None:
+        """The statistics flush at close (R-85), or None without a clock."""
+        eng = self.engine
+        if not getattr(eng.router, "started", True):
+            return None
+        try:
+            try:
+                now = eng.now()
+            except Exception:  # no clock on this thread (async close): the core's latest
+                now = eng.view(lambda r: r.now)
+
+            def flush(r: Any) -> Any:
+                return r.stats_book.flush(now.mono, iso_utc(now.wall), r.pool_members)
+
+            record = eng.view(flush)
+        except Exception:
+            return None
+        return record.to_dict() if isinstance(record, StatsFlush) else None
+
     def close(self) -> None:
-        """Save the final snapshot (once) and release the storage."""
+        """Save the final snapshot and statistics (once); release the storage."""
         if self._final_saved or self.sync is None:
             return
         self._final_saved = True
-        self.sync.close(self.final_snapshot())
+        snapshot = self.final_snapshot()
+        self.sync.close(snapshot, self.final_stats() if snapshot is not None else None)
 
     # ------------------------------------------------------------ secrets (R-78)
     def refresh_for(self, send: SendAttempt) -> None:

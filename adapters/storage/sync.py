@@ -9,6 +9,8 @@ one. Saves are coalesced: while one save is in flight, later snapshots
 replace the pending one and the saver writes it when it is done, so at most
 one save runs at a time and the newest state always ends up stored.
 `close()` writes the final snapshot (every policy but `in-memory`).
+The latest statistics flush (`submit_stats`) rides along: it is written
+under `modelmesh/stats` (R-85) with the next state save and at close.
 A lock not obtained within `locking.timeout` skips the save with a warning
 trace; any other failure gives an error trace; the pending snapshot stays
 queued for the next sync point. Nothing here ever raises into a request.
@@ -23,10 +25,11 @@ from typing import Any
 from adapters.storage.base import Storage
 from adapters.storage.codecs import StateCodec
 
-__all__ = ["CONFIG_KEY", "STATE_KEY", "StateSync", "Trace"]
+__all__ = ["CONFIG_KEY", "STATE_KEY", "STATS_KEY", "StateSync", "Trace"]
 
 STATE_KEY = "modelmesh/state"
 CONFIG_KEY = "modelmesh/config"
+STATS_KEY = "modelmesh/stats"
 
 Trace = Callable[[str, str, "str | None"], None]
 
@@ -57,6 +60,7 @@ class StateSync:
         self.trace: Trace = trace or _no_trace
         self._config_doc = dict(config_doc) if config_doc is not None else None
         self._pending: dict[str, Any] | None = None
+        self._stats: dict[str, Any] | None = None
         self._mutex = threading.Lock()
         self._saving = False
         self.saves = 0
@@ -92,6 +96,11 @@ class StateSync:
         with self._mutex:
             self._pending = snapshot
 
+    def submit_stats(self, stats: dict[str, Any]) -> None:
+        """Keep `stats` (a statistics flush dict) for the next save (R-85)."""
+        with self._mutex:
+            self._stats = stats
+
     def flush(self) -> bool:
         """Write the queued snapshot unless another thread is already saving
         (that saver writes it). True if nothing is left pending by us."""
@@ -102,14 +111,17 @@ class StateSync:
         try:
             while True:
                 with self._mutex:
-                    snapshot = self._pending
+                    snapshot, stats = self._pending, self._stats
                     self._pending = None
                     if snapshot is None:
                         return True
-                if not self._write(snapshot):
+                    self._stats = None
+                if not self._write(snapshot, stats):
                     with self._mutex:
                         if self._pending is None:
                             self._pending = snapshot
+                        if self._stats is None:
+                            self._stats = stats
                     return False
         finally:
             with self._mutex:
@@ -123,7 +135,7 @@ class StateSync:
             return True
         return await anyio.to_thread.run_sync(self.flush)
 
-    def _write(self, snapshot: dict[str, Any]) -> bool:
+    def _write(self, snapshot: dict[str, Any], stats: dict[str, Any] | None = None) -> bool:
         lock = None
         if self.locking:
             try:
@@ -140,6 +152,8 @@ class StateSync:
             if self._config_doc is not None:
                 self.storage.save(CONFIG_KEY, self.codec.encode(self._config_doc))
                 self._config_doc = None
+            if stats is not None:
+                self.storage.save(STATS_KEY, self.codec.encode(stats))
             self.saves += 1
             return True
         except Exception as exc:
@@ -154,11 +168,15 @@ class StateSync:
                     self.trace("error", "state lock release failed",
                                f"{type(exc).__name__}: {exc}")
 
-    def close(self, snapshot: dict[str, Any] | None) -> None:
-        """Final save at shutdown, then release the storage."""
+    def close(self, snapshot: dict[str, Any] | None,
+              stats: dict[str, Any] | None = None) -> None:
+        """Final save at shutdown (with the final statistics flush), then
+        release the storage."""
         if self.closed:
             return
         self.closed = True
+        if stats is not None:
+            self.submit_stats(stats)
         if snapshot is not None:
             self.submit(snapshot)
         self.flush()

@@ -10,7 +10,8 @@ emitting exactly one event per change. Outcomes of attempts arrive through
 `record_success()` / `record_failure()`. Provider deactivation (auth,
 outage, manual) makes every model of the provider ineligible in every pool;
 recovery is by probe (background probes running) or by a half-open trial
-after `max_cooldown`.
+after `max_cooldown`. A pool's custom strategy may replace the deactivation
+check and the recovery schedule (R-54, `custom_policy.py`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,15 @@ from meshcore.config.schema import PoolConfig
 from meshcore.router.base import RouterBase
 from meshcore.router.calendar import iso_utc
 from meshcore.router.cron import parse_cron
+from meshcore.router.custom_policy import (
+    MIN_RESCHEDULE_S,
+    ask_deactivation,
+    ask_recover,
+    ask_schedule,
+    deactivation_policy,
+    model_snapshot,
+    recovery_policy,
+)
 from meshcore.router.health import (
     REASON_TRIGGERS,
     ModelInput,
@@ -118,6 +128,7 @@ class HealthOps(RouterBase):
         m.active_since = None
         m.version += 1
         self.dirty = True
+        self.custom_schedule(m, reason, pool)
         top = top_reason(m.reasons)
         assert top is not None
         until = self.recovery_wall(m)
@@ -193,6 +204,8 @@ class HealthOps(RouterBase):
                     m.reasons[reason] = parse_cron(expr).next_non_match(self.now.wall)
                     continue
             cleared.append(reason)
+        if cleared and not self.custom_recover(m, cleared):
+            cleared = []
         if not cleared:
             self.schedule_model(m)
             return
@@ -266,6 +279,7 @@ class HealthOps(RouterBase):
             self.provider_input(actions, att.provider_id, ProviderInput.TRIAL_SUCCESS,
                                 "probe_success")
         m.version += 1
+        self.custom_deactivation(actions, m, pool, 0.0)
 
     def push_window(self, m: ModelState, failed: bool, pool: PoolConfig) -> None:
         m.window.append(failed)
@@ -302,9 +316,10 @@ class HealthOps(RouterBase):
                             trial_failed=m.status is ModelStatus.HALF_OPEN)
         elif counted and m.status is ModelStatus.ACTIVE:
             d = pool.deactivation
-            over_count = m.failure_count >= d.retry_limit
+            builtin = deactivation_policy(self, pool) is None  # R-54: custom replaces it
+            over_count = builtin and m.failure_count >= d.retry_limit
             over_rate = (
-                len(m.window) >= d.error_rate_min_samples
+                builtin and len(m.window) >= d.error_rate_min_samples
                 and m.error_rate() >= d.error_rate_threshold
             )
             long_ra = (
@@ -317,7 +332,63 @@ class HealthOps(RouterBase):
             and ra > pool.retry.max_delay_s and m.status is ModelStatus.ACTIVE
         ):
             self.deactivate(actions, m, Reason.ERROR_THRESHOLD, None, pool, ra)
+        self.custom_deactivation(actions, m, pool, ra)
         self.provider_outcome(actions, att, cls, status, pool)
+
+    # -- custom Deactivation / Recovery (R-54) ------------------------------------
+    def custom_deactivation(
+        self, actions: list[Action], m: ModelState, pool: PoolConfig, retry_after: float
+    ) -> None:
+        """After an attempt outcome: the custom strategy's Deactivation decides."""
+        impl = deactivation_policy(self, pool)
+        if impl is None or m.status is not ModelStatus.ACTIVE:
+            return
+        reason = ask_deactivation(impl, model_snapshot(self, m, pool))
+        if reason is None:
+            return
+        clear: float | None = None
+        if reason in (Reason.QUOTA_EXHAUSTED, Reason.REQUEST_LIMIT, Reason.TOKEN_LIMIT):
+            clear = self.quota_clear_wall(m)
+        elif reason is not Reason.MANUAL and reason is not Reason.ERROR_THRESHOLD:
+            clear = self.now.wall + pool.recovery.cooldown_s
+        self.deactivate(actions, m, reason, clear, pool, retry_after)
+
+    def custom_schedule(self, m: ModelState, reason: Reason, pool: PoolConfig) -> None:
+        """On entering standby: the custom Recovery's schedule replaces the
+        deadline of `reason` (never for `manual`)."""
+        impl = recovery_policy(self, pool)
+        if impl is None or reason is Reason.MANUAL:
+            return
+        ok, wall = ask_schedule(impl, model_snapshot(self, m, pool))
+        if ok:
+            self.set_deadline(m, reason, wall)
+
+    def set_deadline(self, m: ModelState, reason: Reason, wall: float | None) -> None:
+        m.reasons[reason] = wall
+        if reason is Reason.ERROR_THRESHOLD:
+            m.cooldown_until = None if wall is None else self.wall_to_mono(wall)
+
+    def custom_recover(self, m: ModelState, due: list[Reason]) -> bool:
+        """At a deadline: the custom Recovery's `should_recover`; on False each
+        due reason gets a new schedule (at least MIN_RESCHEDULE_S later)."""
+        pool = self.gov_pool(m.model_id)
+        impl = recovery_policy(self, pool)
+        if impl is None or Reason.MANUAL in due:
+            return True
+        snap = model_snapshot(self, m, pool)
+        if ask_recover(impl, snap):
+            return True
+        ok, wall = ask_schedule(impl, snap)
+        floor = self.now.wall + MIN_RESCHEDULE_S
+        for reason in due:
+            if not ok:
+                new: float | None = floor
+            else:
+                new = None if wall is None else max(wall, floor)
+            self.set_deadline(m, reason, new)
+        m.version += 1
+        self.dirty = True
+        return False
 
     def quota_clear_wall(self, m: ModelState) -> float | None:
         """When a quota/request/token standby ends (R-45, R-47)."""

@@ -261,7 +261,9 @@ class Router(RequestOps):
         """R-118a: install a new configuration; surviving models, providers and
         pools keep their state, removed ones are dropped, attempts on removed
         models are cancelled and their requests rotate on."""
-        new = disc.rebase(self.discovery, load_config(data))
+        # custom strategy IDs stay valid across a reload (R-17, R-118a)
+        custom = dict(self.custom_strategies) or None
+        new = disc.rebase(self.discovery, load_config(data, connectors=custom))
         old_pools = self.config.pools
         disc.install(self, actions, new)
         for pid in [p for p in self.providers if p not in new.providers]:

@@ -37,6 +37,7 @@ from meshcore.wire.codec_helpers import (
     obj_to_args,
     opt_str,
 )
+from meshcore.wire.hotpath import Stencil
 from meshcore.wire.models import (
     ChatCompletion,
     ChatCompletionRequest,
@@ -70,6 +71,7 @@ class AnthropicAttempt(Attempt):
         self._completion: int | None = None
         self._stop_reason: str | None = None
         self._ended = False
+        self._stencil = Stencil(("delta", "text"))
 
     # ------------------------------------------------------------ request
 
@@ -120,7 +122,7 @@ class AnthropicAttempt(Attempt):
         """Translate one Anthropic stream event."""
         if self._ended:
             return
-        data = loads_any(event.data)
+        data = self._stencil.loads_any(event.data)
         if not isinstance(data, dict):
             raise ValueError("stream event data is not a JSON object")
         etype = get_str(data, "type") or event.event

@@ -40,13 +40,13 @@ from meshcore.config.schema import ModelConfig, ProviderConfig
 from meshcore.connectors import ProviderConnectorInfo
 from meshcore.events import AttemptFailed, AttemptSucceeded
 from meshcore.types import FailureKind, RateLimitInfo, Usage
+from meshcore.wire.hotpath import EMPTY_DELTA, new_choice, new_chunk, new_delta
 from meshcore.wire.models import (
     ChatCompletion,
     ChatCompletionChunk,
     ChatCompletionRequest,
     ChoiceDelta,
     ChoiceDeltaToolCall,
-    ChunkChoice,
     CompletionRequest,
     CompletionResponse,
     CompletionUsage,
@@ -383,13 +383,8 @@ class Attempt:
     ) -> ChatCompletionChunk:
         """A chunk with this attempt's id, model and created."""
         ctx = self.ctx
-        return ChatCompletionChunk(
-            id=ctx.response_id,
-            created=ctx.created,
-            model=ctx.model_id,
-            choices=(ChunkChoice(index=index, delta=delta, finish_reason=finish_reason),),
-            usage=usage,
-        )
+        return new_chunk(ctx.response_id, ctx.created, ctx.model_id,
+                         (new_choice(index, delta, finish_reason),), usage)
 
     def emit_delta(
         self,
@@ -401,13 +396,13 @@ class Attempt:
         refusal: str | None = None,
     ) -> None:
         """Emit one delta as a chunk (the finish chunk is held for usage)."""
-        self.emit_chunk(
-            self.make_chunk(
-                ChoiceDelta(role=role, content=content, tool_calls=tool_calls, refusal=refusal),
-                finish_reason,
-                index,
-            )
-        )
+        if content is None and tool_calls is None and role is None and refusal is None:
+            delta = EMPTY_DELTA
+        else:
+            delta = new_delta(role, content, tool_calls, refusal)
+        ctx = self.ctx
+        self.emit_chunk(new_chunk(ctx.response_id, ctx.created, ctx.model_id,
+                                  (new_choice(index, delta, finish_reason),)))
 
     def emit_chunk(self, chunk: ChatCompletionChunk) -> None:
         """Emit a ready chunk: the first gets `role: assistant` (R-67); a chunk
@@ -415,8 +410,9 @@ class Attempt:
         if self._pending_final is not None:
             self._release(self._pending_final)
             self._pending_final = None
-        if chunk.choices and chunk.choices[0].finish_reason is not None:
-            self._finish_reason = chunk.choices[0].finish_reason
+        choices = chunk.choices
+        if choices and choices[0].finish_reason is not None:
+            self._finish_reason = choices[0].finish_reason
             self._pending_final = chunk
             return
         self._release(chunk)
@@ -425,7 +421,10 @@ class Attempt:
                   total_tokens: int | None = None) -> None:
         """Record usage reported in the stream."""
         total = total_tokens if total_tokens is not None else prompt_tokens + completion_tokens
-        self._usage = CompletionUsage(int(prompt_tokens), int(completion_tokens), int(total))
+        p, c, t = int(prompt_tokens), int(completion_tokens), int(total)
+        u = self._usage
+        if u is None or u.prompt_tokens != p or u.completion_tokens != c or u.total_tokens != t:
+            self._usage = CompletionUsage(p, c, t)  # an equal one is kept (per-chunk usage)
 
     def end_stream(self) -> None:
         """The family's end marker arrived: flush the final chunk with usage."""
@@ -461,9 +460,10 @@ class Attempt:
                 )
         for choice in chunk.choices:
             d = choice.delta
-            if d.content:
-                self._text.append(d.content)
-                self._chars += len(d.content)
+            content = d.content
+            if content:
+                self._text.append(content)
+                self._chars += len(content)
                 self._has_content = True
             if d.tool_calls:
                 self._has_content = True
@@ -484,10 +484,8 @@ class Attempt:
                 final = replace(final, usage=self._usage)
             self._release(final)
         elif self._usage is not None and not self._usage_emitted:
-            self._release(
-                ChatCompletionChunk(id=self.ctx.response_id, created=self.ctx.created,
-                                    model=self.ctx.model_id, choices=(), usage=self._usage)
-            )
+            ctx = self.ctx
+            self._release(new_chunk(ctx.response_id, ctx.created, ctx.model_id, (), self._usage))
 
     def _end_stream_step(self) -> list[ChatCompletionChunk]:
         assert self._sse is not None

@@ -22,6 +22,7 @@ from typing import Any
 from meshcore.events import AttemptFailed
 from meshcore.types import FailureKind, OutcomeClass
 from meshcore.wire.classify import Classification
+from meshcore.wire.hotpath import fast_loads
 
 JSONObj = dict[str, Any]
 
@@ -38,7 +39,7 @@ def loads_obj(body: bytes | str) -> JSONObj | None:
 def loads_any(body: bytes | str) -> Any:
     """Decode any JSON value; a sentinel-free None on failure."""
     try:
-        return json.loads(body)
+        return fast_loads(body) if type(body) is str else json.loads(body)
     except (ValueError, TypeError, RecursionError):
         return None
 

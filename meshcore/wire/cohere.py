@@ -37,6 +37,7 @@ from meshcore.wire.codec_helpers import (
     opt_str,
     stop_list,
 )
+from meshcore.wire.hotpath import Stencil
 from meshcore.wire.models import (
     ChatCompletion,
     ChatCompletionMessage,
@@ -180,6 +181,7 @@ class CohereAttempt(Attempt):
         self.dropped: tuple[str, ...] = ()
         self._tool_index = -1
         self._ended = False
+        self._stencil = Stencil(("delta", "message", "content", "text"))
 
     def _headers(self) -> list[tuple[str, str]]:
         headers = self.base_headers()
@@ -253,9 +255,10 @@ class CohereAttempt(Attempt):
 
     def on_event(self, event: SSEEvent) -> None:
         """One Cohere stream event."""
-        if self._ended or event.data.strip() == "[DONE]":
+        data = event.data
+        if self._ended or (data[:1] != "{" and data.strip() == "[DONE]"):
             return
-        obj = loads_any(event.data)
+        obj = self._stencil.loads_any(data)
         if not isinstance(obj, dict):
             raise ValueError("stream event is not a JSON object")
         etype = get_str(obj, "type") or event.event

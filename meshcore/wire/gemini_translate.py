@@ -227,11 +227,17 @@ def usage_of(obj: Any) -> tuple[int, int] | None:
     meta = get_obj(obj, "usageMetadata")
     if meta is None:
         return None
-    prompt = get_int(meta, "promptTokenCount") or 0
-    completion = (get_int(meta, "candidatesTokenCount") or 0) + (
-        get_int(meta, "thoughtsTokenCount") or 0
+    return _count(meta, "promptTokenCount"), (
+        _count(meta, "candidatesTokenCount") + _count(meta, "thoughtsTokenCount")
     )
-    return prompt, completion
+
+
+def _count(meta: JSONObj, key: str) -> int:
+    """`get_int(meta, key) or 0`, with the plain-int case inline (per chunk)."""
+    v = meta.get(key)
+    if type(v) is int and v >= 0:
+        return v
+    return get_int(meta, key) or 0
 
 
 class CandidateView:

@@ -31,10 +31,10 @@ from meshcore.wire.attempt import (
     join_url,
     json_body,
 )
+from meshcore.wire.hotpath import Stencil, new_chunk
 from meshcore.wire.models import (
     SPEECH_CONTENT_TYPES,
     ChatCompletion,
-    ChatCompletionChunk,
     ChatCompletionRequest,
     CompletionRequest,
     CompletionResponse,
@@ -139,6 +139,7 @@ class OpenAIAttempt(Attempt):
     def __init__(self, request: CompletionRequest, ctx: AttemptContext) -> None:
         super().__init__(request, ctx)
         self._resp_content_type = ""
+        self._stencil = Stencil(("choices", 0, "delta", "content"))
 
     # ---------------------------------------------------------------- request
 
@@ -237,7 +238,7 @@ class OpenAIAttempt(Attempt):
                 return
             if not stripped:
                 return
-        d = json.loads(data)
+        d = self._stencil.loads(data)
         if type(d) is not dict:
             raise ValueError("stream chunk: expected an object")
         if d.get("error"):
@@ -255,8 +256,7 @@ class OpenAIAttempt(Attempt):
             return
         ctx = self.ctx
         self.emit_chunk(
-            ChatCompletionChunk(ctx.response_id, ctx.created, ctx.model_id,
-                                parse_chunk_choices(raw_choices))
+            new_chunk(ctx.response_id, ctx.created, ctx.model_id, parse_chunk_choices(raw_choices))
         )
 
 

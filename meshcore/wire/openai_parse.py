@@ -14,11 +14,11 @@ import json
 import math
 from typing import Any
 
+from meshcore.wire.hotpath import EMPTY_DELTA, new_choice, new_delta
 from meshcore.wire.models import (
     ChatCompletion,
     ChatCompletionMessage,
     Choice,
-    ChoiceDelta,
     ChoiceDeltaFunction,
     ChoiceDeltaToolCall,
     ChunkChoice,
@@ -176,7 +176,8 @@ def _delta_tool_calls(value: Any, path: str) -> tuple[ChoiceDeltaToolCall, ...] 
 
 
 def parse_chunk_choices(value: Any) -> tuple[ChunkChoice, ...]:
-    """The `choices` of one stream chunk (hot path: plain type checks inline)."""
+    """The `choices` of one stream chunk (hot path: plain type checks inline,
+    objects built by `hotpath`, an empty delta shared)."""
     if type(value) is not list:
         raise ValueError("choices: expected an array")
     out: list[ChunkChoice] = []
@@ -196,19 +197,22 @@ def parse_chunk_choices(value: Any) -> tuple[ChunkChoice, ...]:
             raise ValueError(f"choices[{i}].delta: content and role must be strings")
         tcs = d.get("tool_calls")
         refusal = d.get("refusal")
-        delta = ChoiceDelta(
-            role,
-            content,
-            None if tcs is None else _delta_tool_calls(tcs, f"choices[{i}].tool_calls"),
-            None if refusal is None else opt_str(refusal, f"choices[{i}].delta.refusal"),
-        )
+        if tcs is None and refusal is None:
+            delta = EMPTY_DELTA if content is None and role is None else new_delta(role, content)
+        else:
+            delta = new_delta(
+                role,
+                content,
+                None if tcs is None else _delta_tool_calls(tcs, f"choices[{i}].tool_calls"),
+                None if refusal is None else opt_str(refusal, f"choices[{i}].delta.refusal"),
+            )
         idx = c.get("index", i)
         if type(idx) is not int:
             idx = num_int(idx, f"choices[{i}].index", i)
         fr = c.get("finish_reason")
         if fr is not None and type(fr) is not str:
             raise ValueError(f"choices[{i}].finish_reason: expected a string")
-        out.append(ChunkChoice(idx, delta, fr))
+        out.append(new_choice(idx, delta, fr))
     return tuple(out)
 
 

@@ -33,8 +33,16 @@ class SSEEvent(NamedTuple):
     retry: int | None = None
 
 
+_tuple_new = tuple.__new__
+
+
 class SSEParser:
-    """Incremental SSE parser; see the module docstring."""
+    """Incremental SSE parser; see the module docstring.
+
+    Hot path: `feed` splits the new bytes into lines once and handles the
+    common lines (`data: ...`, `event: ...`, blank) inline; every other line
+    goes through `_line`, the general WHATWG field rules.
+    """
 
     __slots__ = (
         "_bom_pending",
@@ -42,7 +50,6 @@ class SSEParser:
         "_cr_pending",
         "_data",
         "_event",
-        "_has_data",
         "_head",
         "_last_id",
         "_retry",
@@ -57,8 +64,7 @@ class SSEParser:
         self._head = b""
         self._bom_pending = True
         self._cr_pending = False
-        self._data: list[str] = []
-        self._has_data = False
+        self._data: list[str] = []  # data lines of the pending event
         self._event = ""
         self._last_id: str | None = None
         self._retry: int | None = None
@@ -86,11 +92,31 @@ class SSEParser:
         if b"\n" not in data:
             self._buf += data
             return []
-        lines = (self._buf + data).split(b"\n")
+        if self._buf:
+            data = self._buf + data
+        lines = data.split(b"\n")
         self._buf = lines.pop()
+        self.lines_seen += len(lines)
         out: list[SSEEvent] = []
+        pending = self._data
         for raw in lines:
-            self._line(raw, out)
+            if raw[:6] == b"data: ":
+                pending.append(raw[6:].decode("utf-8", "replace"))
+            elif not raw:
+                if pending:
+                    out.append(_tuple_new(SSEEvent, (
+                        self._event or "message",
+                        pending[0] if len(pending) == 1 else "\n".join(pending),
+                        self._last_id,
+                        self._retry,
+                    )))
+                    pending.clear()
+                self._event = ""
+                self._retry = None
+            elif raw[:7] == b"event: ":
+                self._event = raw[7:].decode("utf-8", "replace")
+            else:
+                self._line(raw, out)
         return out
 
     def close(self) -> list[SSEEvent]:
@@ -100,8 +126,10 @@ class SSEParser:
         if self._bom_pending and self._head:
             self._buf = b"" if self._head == _BOM else self._head
         if self._buf:
+            self.lines_seen += 1
             self._line(self._buf, out)
-        if self._has_data:
+        if self._data:
+            self.lines_seen += 1
             self._line(b"", out)
         self._reset()
         return out
@@ -109,22 +137,20 @@ class SSEParser:
     # -- internals ----------------------------------------------------------
 
     def _line(self, raw: bytes, out: list[SSEEvent]) -> None:
-        self.lines_seen += 1
+        """One line by the general rules (`lines_seen` is counted by callers)."""
         if not raw:
-            if self._has_data:
+            if self._data:
                 out.append(
                     SSEEvent(self._event or "message", "\n".join(self._data), self._last_id,
                              self._retry)
                 )
-            self._data = []
-            self._has_data = False
+                self._data.clear()
             self._event = ""
             self._retry = None
             return
         if raw[:5] == b"data:":
             payload = raw[6:] if raw[5:6] == b" " else raw[5:]
             self._data.append(payload.decode("utf-8", "replace"))
-            self._has_data = True
             return
         if raw[:1] == b":":
             return
@@ -134,7 +160,6 @@ class SSEParser:
             value = value[1:]
         if name == "data":
             self._data.append(value)
-            self._has_data = True
         elif name == "event":
             self._event = value
         elif name == "id":
