@@ -7,7 +7,9 @@ when threads race), records the step, and files each action in the mailbox
 (`Run`) of its request: `SendAttempt`, `Commit`, `Deliver`, `Fail` by
 request id and `CancelAttempt` through the attempt's owner. Probes
 (`SendAttempt` without a request) are returned to the caller, which runs
-them. `SaveState`, `Emit` and the status actions need no driver work yet.
+them. `SaveState` goes to the state sync (adapters/storage/hook.py) and
+`Emit` records to the observability dispatcher (adapters/observability/hook.py);
+the status actions need no driver work.
 
 The rest are pure helpers both drivers use: starting the wire attempt with
 the resolved key, picking the bound that limits the next socket operation

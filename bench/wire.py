@@ -202,9 +202,9 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", default=None, help="also write the table to this file")
     args = ap.parse_args()
-    n_chunks = 200 if args.quick else 2000
-    n_requests = 500 if args.quick else 3000
-    repeats = 3 if args.quick else 9
+    n_chunks = 200 if args.quick else 500
+    n_requests = 200 if args.quick else 500
+    repeats = 3 if args.quick else 31
 
     oa_pieces = _reads(_openai_body(n_chunks))
 
