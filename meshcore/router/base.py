@@ -10,6 +10,8 @@ output goes into the `actions` list passed down every call chain.
 
 from __future__ import annotations
 
+import math
+from collections import deque
 from typing import Any
 
 from meshcore.actions import Action, Emit
@@ -17,13 +19,14 @@ from meshcore.config.membership import pool_members
 from meshcore.config.schema import MeshConfig, ModelConfig, PoolConfig, ProviderConfig
 from meshcore.records import RoutingEvent, TraceEntry
 from meshcore.router.budget import BudgetLedger
-from meshcore.router.calendar import iso_utc, period_key
+from meshcore.router.calendar import DAY_S, iso_utc, period_key
 from meshcore.router.policy import StrategyState
 from meshcore.router.state import AttemptState, ModelState, ProviderState, RequestState
 from meshcore.router.timers import TimerQueue
-from meshcore.types import Instant
+from meshcore.types import Instant, Operation, RequestFeatures
 
 DEFAULT_POOL = PoolConfig(name="")
+FINISHED_MAX = 65536  # late facts about this many ended attempts are ignored
 
 
 class RouterBase:
@@ -51,6 +54,10 @@ class RouterBase:
         # attempts that ended or were cancelled: a late fact about one of them
         # is ignored; a fact about an attempt never sent is a bug (raises)
         self.finished_attempts: dict[str, None] = {}
+        # the same IDs in insertion order: evicting the oldest from the deque
+        # is O(1), while `next(iter(dict))` after many front deletions scans
+        # the dict's dead slots (tens of microseconds per attempt at the cap)
+        self.finished_order: deque[str] = deque()
         self.request_seq = 0
         self.probe_seq = 0
         self.deprecated_warned: set[str] = set()
@@ -84,7 +91,11 @@ class RouterBase:
         for name, members in self.pool_members.items():
             for mid in members:
                 self.pools_of.setdefault(mid, []).append(name)
-        self.serves_cache: dict[tuple[str, str], bool] = {}
+        self.serves_cache: dict[tuple[str, Operation], bool] = {}
+        # admission memo (selection.py): valid for one features value and config
+        self.adm_features: RequestFeatures | None = None
+        self.adm_memo: dict[tuple[str, str | None, int | None], str | None] = {}
+        self.counters_ok: dict[str, tuple[int, str]] = {}  # model -> (UTC day, current key)
         self.schedule_cache: dict[str, str] = {}  # quota schedules, static per config
         self.window_cache: dict[str, str] = {}
         self.budgets_configured = any(
@@ -96,9 +107,12 @@ class RouterBase:
         )
 
     def remember_finished(self, attempt_id: str) -> None:
+        if attempt_id in self.finished_attempts:
+            return  # a dict keeps a re-inserted key in its first place
         self.finished_attempts[attempt_id] = None
-        if len(self.finished_attempts) > 65536:
-            del self.finished_attempts[next(iter(self.finished_attempts))]
+        self.finished_order.append(attempt_id)
+        if len(self.finished_attempts) > FINISHED_MAX:
+            del self.finished_attempts[self.finished_order.popleft()]
 
     def model_cfg(self, model_id: str) -> ModelConfig:
         return self.config.models[model_id]
@@ -151,6 +165,10 @@ class RouterBase:
     def counters(self, m: ModelState) -> ModelState:
         """Reset a model's quota counters lazily when the period changed (R-45).
         Rolling periods are reset explicitly when the rolling standby ends."""
+        day = math.floor(self.now.wall / DAY_S)
+        ok = self.counters_ok.get(m.model_id)
+        if ok is not None and ok[0] == day and ok[1] == m.period_key:
+            return m  # already current today (a period key never starts with "rolling")
         if self.quota_schedule(m.model_id) == "rolling" and m.period_key.startswith("rolling"):
             return m
         key = period_key(self.quota_window(m.model_id), self.now.wall)
@@ -159,6 +177,7 @@ class RouterBase:
             m.requests = 0
             m.tokens = 0
             m.spend = 0.0
+        self.counters_ok[m.model_id] = (day, key)
         return m
 
     # -- records ---------------------------------------------------------

@@ -4,7 +4,9 @@ Theory of operation: `submit()` resolves `model=` (R-28), fixes the
 deadline and calls `advance()`. `advance()` is the one place that picks the
 next attempt: it filters the pool's members (not exhausted in this request,
 eligible by state, admissible for the request), asks the pool's strategy to
-choose, runs the budget pre-flight and emits `SendAttempt`; with no
+choose (built-ins first try the exact shortcuts of `selection.fast_select`
+and `lazyselect.py`, which look at only the members their rule needs),
+runs the budget pre-flight and emits `SendAttempt`; with no
 candidate it applies `on_all_standby` (before the first attempt) or ends the
 request (after). Outcomes come back through `on_success()` and
 `on_failure()`, which update health (healthops) and then either deliver,
@@ -36,9 +38,9 @@ from meshcore.events import (
 )
 from meshcore.router.budget import cost_of, estimate_cost, settle_usage
 from meshcore.router.calendar import iso_utc, period_key
-from meshcore.router.custom_strategy import strategy_of
-from meshcore.router.health import ModelStatus, Reason
+from meshcore.router.health import ModelStatus, ProviderStatus, Reason
 from meshcore.router.healthops import EPS
+from meshcore.router.lazyselect import LazySelectOps
 from meshcore.router.policy import (
     NoSelection,
     SelectionRequest,
@@ -52,13 +54,13 @@ from meshcore.router.retry import (
     max_attempts_on_model,
     same_model_retry,
 )
-from meshcore.router.selection import FAST_STRATEGIES, SelectionOps
+from meshcore.router.selection import FAST_STRATEGIES
 from meshcore.router.state import AttemptState, ModelState, RequestState
 from meshcore.types import OutcomeClass, Usage
 from meshcore.wire.classify import classify
 
 
-class RequestOps(SelectionOps):
+class RequestOps(LazySelectOps):
     """Request lifecycle; see module docstring."""
 
     # -- submission ----------------------------------------------------------------
@@ -101,13 +103,16 @@ class RequestOps(SelectionOps):
                     self.no_candidate(actions, req)
                     return
             else:
-                cands = self.candidates(req)
-                if not cands:
-                    self.no_candidate(actions, req)
-                    return
-                chosen = self.select(actions, req, cands)
+                chosen = None if req.single_model is not None else self.lazy_select(
+                    actions, req)
                 if chosen is None:
-                    return
+                    cands = self.candidates(req)
+                    if not cands:
+                        self.no_candidate(actions, req)
+                        return
+                    chosen = self.select(actions, req, cands)
+                    if chosen is None:
+                        return
             if not self.preflight(actions, req, chosen):
                 continue
             self.send(actions, req, chosen)
@@ -119,7 +124,7 @@ class RequestOps(SelectionOps):
             return cands[0]
         index = {mid: i for i, mid in enumerate(req.members)}
         snaps = [self.snapshot_of(mid, index[mid]) for mid in cands]
-        strat = strategy_of(self, req.pool)
+        strat = self.pool_strategy_of(req)
         sreq = SelectionRequest(
             pool=req.pool, features=req.features, session_id=req.session_id,
             now_mono=self.now.mono, now_wall=self.now.wall, seed=self.seed,
@@ -193,17 +198,20 @@ class RequestOps(SelectionOps):
         number = len(req.attempts) + 1
         aid = f"{req.request_id}#{number}"
         limits = self.budget_limits(req, mid)
-        est = estimate_cost(self.config.models[mid], req.features.prompt_tokens,
-                            req.features.max_tokens) if limits else 0.0
-        self.ledger.reserve(limits, est)
+        if limits:
+            est = estimate_cost(self.config.models[mid], req.features.prompt_tokens,
+                                req.features.max_tokens)
+            self.ledger.reserve(limits, est)
+        else:
+            est = 0.0
         att = AttemptState(
             aid, req.request_id, mid, m.provider_id, req.pool.name, self.now.mono, number,
-            reservation=est, limits=tuple(limits),
+            reservation=est, limits=tuple(limits) if limits else (),
         )
         if m.status is not ModelStatus.ACTIVE:
             m.trial_in_flight = True
             att.is_trial = True
-        if prov.status.value == "half_open":
+        if prov.status is ProviderStatus.HALF_OPEN:
             prov.trial_in_flight = True
             att.provider_trial = True
         self.attempts[aid] = att
@@ -243,7 +251,8 @@ class RequestOps(SelectionOps):
         """Release the reservation and book the actual cost (R-58, R-60)."""
         cfg = self.config.models[att.model_id]
         cost = cost_of(cfg.pricing, usage) if usage is not None else 0.0
-        self.ledger.settle(list(att.limits), att.reservation, 0.0)
+        if att.limits:
+            self.ledger.settle(list(att.limits), att.reservation, 0.0)
         if usage is None:
             return None, 0.0
         m = self.counters(self.models[att.model_id])
@@ -296,6 +305,7 @@ class RequestOps(SelectionOps):
         if ev.rate_limits is not None:
             m.rate_limits = ev.rate_limits
         m.latencies.append(ev.latency_ms)
+        self.latency_known[att.model_id] = None
         while len(m.latencies) > max(1, pool.selection.latency_window):
             m.latencies.popleft()
         if ev.ttft_ms is not None:

@@ -109,6 +109,7 @@ class Router(RequestOps):
             self.reconfigure(actions, event.data)
         elif isinstance(event, StateRestored):
             snap.apply(self, event.snapshot, actions)
+            self.reset_lazy_caches()
             self.after_restore(actions)
         elif isinstance(event, OperatorCommand):
             self.command(actions, event.op, event.target)

@@ -5,7 +5,10 @@ admission filters (R-27) and the state filter, builds the read-only model
 snapshots strategies see, and runs the budget pre-flight (R-59, R-62).
 Stick-until-failure and round-robin have a fast path that scans pool order
 from the strategy's pointer and stops at the first usable member, so the
-common request costs O(1) in the pool size.
+common request costs O(1) in the pool size (the other built-ins have
+similar shortcuts in `lazyselect.py`). Admission results are memoised per
+(model, capability filter, overflow floor) for the latest features value,
+since they depend on nothing else but the configuration.
 """
 
 from __future__ import annotations
@@ -73,6 +76,22 @@ class SelectionOps(EndingsOps):
 
     # -- admission (R-27) --------------------------------------------------------
     def admission_reason(self, req: RequestState, mid: str) -> str | None:
+        """Why `mid` cannot serve `req` (R-27), or None. A pure function of
+        the config, the request features, the capability filter and the
+        context-overflow floor, memoised for the latest features value."""
+        f = req.features
+        if f is not self.adm_features:
+            if f != self.adm_features or len(self.adm_memo) > 65536:
+                self.adm_memo = {}
+            self.adm_features = f
+        key = (mid, req.capability_filter, req.max_context_exceeded)
+        if key in self.adm_memo:
+            return self.adm_memo[key]
+        reason = self.compute_admission(req, mid)
+        self.adm_memo[key] = reason
+        return reason
+
+    def compute_admission(self, req: RequestState, mid: str) -> str | None:
         cfg = self.config.models[mid]
         f = req.features
         if f.stream and not cfg.delivery_streaming:
@@ -93,7 +112,7 @@ class SelectionOps(EndingsOps):
             is_at_or_under(leaf, req.capability_filter) for leaf in cfg.capabilities
         ):
             return f"no capability under {req.capability_filter}"
-        key = (mid, f.operation.value)
+        key = (mid, f.operation)
         serves = self.serves_cache.get(key)
         if serves is None:
             serves = model_serves_operation(self.config, mid, f.operation)
@@ -107,15 +126,15 @@ class SelectionOps(EndingsOps):
         return None
 
     def candidates(self, req: RequestState) -> list[str]:
-        out = []
-        for mid in req.members:
-            if mid in req.exhausted:
-                continue
-            if not self.eligible(self.models[mid]):
-                continue
-            if self.admission_reason(req, mid) is None:
-                out.append(mid)
-        return out
+        """The members of `req` in pool order that may serve it now."""
+        exhausted = req.exhausted
+        models = self.models
+        eligible = self.eligible
+        admission = self.admission_reason
+        return [
+            mid for mid in req.members
+            if mid not in exhausted and eligible(models[mid]) and admission(req, mid) is None
+        ]
 
     def snapshot_of(self, mid: str, index: int) -> ModelSnapshot:
         m = self.counters(self.models[mid])

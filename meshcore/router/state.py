@@ -22,7 +22,7 @@ from meshcore.router.health import ModelStatus, ProviderStatus, Reason
 from meshcore.types import RateLimitInfo, RequestFeatures
 
 
-@dataclass
+@dataclass(slots=True)
 class ModelState:
     model_id: str
     provider_id: str
@@ -63,7 +63,7 @@ class ModelState:
         return sum(self.latencies) / len(self.latencies)
 
 
-@dataclass
+@dataclass(slots=True)
 class ProviderState:
     provider_id: str
     status: ProviderStatus = ProviderStatus.ACTIVE
@@ -79,7 +79,7 @@ class ProviderState:
     max_cooldown_s: float = 300.0
 
 
-@dataclass
+@dataclass(slots=True)
 class AttemptState:
     attempt_id: str
     request_id: str | None
@@ -98,7 +98,7 @@ class AttemptState:
     ttft_ms: float | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class RequestState:
     request_id: str
     seq: int

@@ -102,6 +102,8 @@ class StatsBook:
         self.model_down: dict[str, float] = {}  # model id -> standby since (mono)
         self.provider_down: dict[str, float] = {}  # provider id -> deactivated since (mono)
         self.model_provider: dict[str, str] = {}
+        # (pool, model, provider) of a request record -> its scope IDs
+        self.scope_ids: dict[tuple[str | None, str | None, str | None], tuple[str, ...]] = {}
 
     # -- feeding ----------------------------------------------------------------
     def _bump(self, scope_ids: Iterable[str | None], key: str, value: float, mono: float,
@@ -132,35 +134,46 @@ class StatsBook:
 
     def request(self, rec: RequestLogEntry, mono: float) -> None:
         """One finished request (R-93 request counters)."""
-        if rec.model_id is not None and rec.provider_id is not None:
-            self.model_provider[rec.model_id] = rec.provider_id
-        ids = [
-            f"pool.{rec.pool}" if rec.pool else None,
-            f"model.{rec.model_id}" if rec.model_id and rec.attempts else None,
-            f"provider.{rec.provider_id}" if rec.provider_id and rec.attempts else None,
-        ]
+        mid = rec.model_id
+        pid = rec.provider_id
+        if mid is not None and pid is not None:
+            self.model_provider[mid] = pid
+        ids_key = (rec.pool, mid if rec.attempts else None, pid if rec.attempts else None)
+        ids = self.scope_ids.get(ids_key)
+        if ids is None:
+            ids = tuple(sid for sid in (
+                f"pool.{rec.pool}" if rec.pool else None,
+                f"model.{mid}" if mid and rec.attempts else None,
+                f"provider.{pid}" if pid and rec.attempts else None,
+            ) if sid is not None)
+            if len(self.scope_ids) > 4096:
+                self.scope_ids.clear()
+            self.scope_ids[ids_key] = ids
         ts = rec.timestamp
         ok = rec.outcome == "success"
         outcome_key = "requests_success" if ok else "requests_failed"
         bucket = int(mono // self.width)
+        latency = float(rec.latency_ms)
+        tokens_in = rec.tokens_in
+        tokens_out = rec.tokens_out
+        cost = rec.cost
+        scopes = self.scopes
         for sid in ids:  # one pass per scope: this sits on every request's path
-            if sid is None:
-                continue
-            sc = self.scopes.get(sid)
+            sc = scopes.get(sid)
             if sc is None:
-                sc = self.scopes[sid] = ScopeStats()
+                sc = scopes[sid] = ScopeStats()
             row = sc.buckets.get(bucket)
             if row is None:
                 row = sc.buckets[bucket] = dict.fromkeys(COUNTERS, 0.0)
             row["requests_total"] += 1
             row[outcome_key] += 1
-            row["tokens_in"] += rec.tokens_in
-            row["tokens_out"] += rec.tokens_out
-            row["cost_total"] += rec.cost
+            row["tokens_in"] += tokens_in
+            row["tokens_out"] += tokens_out
+            row["cost_total"] += cost
             sc.last_updated_mono = mono
             sc.last_updated = ts
             if ok:
-                sc.samples.append((mono, float(rec.latency_ms)))
+                sc.samples.append((mono, latency))
 
     def event(self, ev: RoutingEvent, mono: float,
               pools_of: Mapping[str, Sequence[str]]) -> None:

@@ -28,15 +28,18 @@ from typing import ClassVar
 
 from meshcore.config.schema import SelectionConfig
 from meshcore.router.policy import ModelSnapshot, SelectionRequest, SelectionResult, StrategyState
+from meshcore.types import RateLimitInfo
 
 __all__ = [
     "LOWEST_SCORE",
     "BuiltinStrategy",
     "best_index",
+    "fraction_from",
     "median",
     "rate_fraction",
     "rate_remaining",
     "rate_usage",
+    "remaining_from",
 ]
 
 # A finite stand-in for "ranks last" (e.g. unpriced models in cost-first).
@@ -113,19 +116,36 @@ def _clamp01(x: float) -> float:
     return min(1.0, max(0.0, x))
 
 
-def rate_fraction(snap: ModelSnapshot, max_rpm: int) -> float | None:
-    """remaining/limit in [0, 1] (R-55): from the request headers, else the
-    token headers, else local counting of the last 60 s against `max_rpm`
-    (when > 0); None when the model has no rate data."""
-    rl = snap.rate_limits
+def fraction_from(rl: RateLimitInfo | None, recent_60s: int, max_rpm: int) -> float | None:
+    """`rate_fraction` from its inputs: the last rate-limit data and the
+    local count of requests sent in the last 60 s."""
     if rl is not None:
         if rl.requests_remaining is not None and rl.requests_limit:
             return _clamp01(rl.requests_remaining / rl.requests_limit)
         if rl.tokens_remaining is not None and rl.tokens_limit:
             return _clamp01(rl.tokens_remaining / rl.tokens_limit)
     if max_rpm > 0:
-        return _clamp01((max_rpm - snap.recent_requests_60s) / max_rpm)
+        return _clamp01((max_rpm - recent_60s) / max_rpm)
     return None
+
+
+def remaining_from(rl: RateLimitInfo | None, recent_60s: int, max_rpm: int) -> float | None:
+    """`rate_remaining` from its inputs (see `fraction_from`)."""
+    if rl is not None:
+        if rl.requests_remaining is not None:
+            return float(max(0, rl.requests_remaining))
+        if rl.tokens_remaining is not None:
+            return float(max(0, rl.tokens_remaining))
+    if max_rpm > 0:
+        return float(max(0, max_rpm - recent_60s))
+    return None
+
+
+def rate_fraction(snap: ModelSnapshot, max_rpm: int) -> float | None:
+    """remaining/limit in [0, 1] (R-55): from the request headers, else the
+    token headers, else local counting of the last 60 s against `max_rpm`
+    (when > 0); None when the model has no rate data."""
+    return fraction_from(snap.rate_limits, snap.recent_requests_60s, max_rpm)
 
 
 def rate_usage(snap: ModelSnapshot, max_rpm: int) -> float | None:
@@ -138,12 +158,4 @@ def rate_usage(snap: ModelSnapshot, max_rpm: int) -> float | None:
 def rate_remaining(snap: ModelSnapshot, max_rpm: int) -> float | None:
     """Absolute remaining capacity (requests, else tokens, else
     `max_rpm` minus the local 60 s count); None without rate data."""
-    rl = snap.rate_limits
-    if rl is not None:
-        if rl.requests_remaining is not None:
-            return float(max(0, rl.requests_remaining))
-        if rl.tokens_remaining is not None:
-            return float(max(0, rl.tokens_remaining))
-    if max_rpm > 0:
-        return float(max(0, max_rpm - snap.recent_requests_60s))
-    return None
+    return remaining_from(snap.rate_limits, snap.recent_requests_60s, max_rpm)

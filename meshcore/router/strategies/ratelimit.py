@@ -29,11 +29,12 @@ from meshcore.router.rng import derive_rng
 from meshcore.router.strategies.base import (
     BuiltinStrategy,
     best_index,
+    fraction_from,
     median,
     rate_fraction,
     rate_remaining,
-    rate_usage,
 )
+from meshcore.types import RateLimitInfo
 
 __all__ = ["LoadBalanced", "RateLimitAware"]
 
@@ -50,14 +51,22 @@ class RateLimitAware(BuiltinStrategy):
 
     def blocked_by(self, candidate: ModelSnapshot, req: SelectionRequest) -> str | None:
         """Why the candidate fails the first-choice test, or None."""
+        return self.blocked(candidate.rate_limits, candidate.recent_requests_60s,
+                            candidate.last_request_mono, req.now_mono)
+
+    def blocked(
+        self, rl: RateLimitInfo | None, recent_60s: int, last: float | None, now_mono: float
+    ) -> str | None:
+        """`blocked_by` from its inputs (the router's shortcut calls this
+        without building a snapshot)."""
         sel = self.selection
-        usage = rate_usage(candidate, sel.rate_limit_max_rpm)
+        frac = fraction_from(rl, recent_60s, sel.rate_limit_max_rpm)
+        usage = None if frac is None else 1.0 - frac
         if usage is not None and usage >= sel.rate_limit_threshold:
             return f"usage {usage:.2f} >= threshold {sel.rate_limit_threshold}"
-        if sel.rate_limit_max_rpm > 0 and candidate.recent_requests_60s >= sel.rate_limit_max_rpm:
-            return f"{candidate.recent_requests_60s} requests in 60 s >= max_rpm"
-        last = candidate.last_request_mono
-        if last is not None and req.now_mono - last < sel.rate_limit_min_delta_s:
+        if sel.rate_limit_max_rpm > 0 and recent_60s >= sel.rate_limit_max_rpm:
+            return f"{recent_60s} requests in 60 s >= max_rpm"
+        if last is not None and now_mono - last < sel.rate_limit_min_delta_s:
             return "last request less than min_delta ago"
         return None
 
