@@ -336,6 +336,15 @@ class HealthOps(RouterBase):
         self.provider_outcome(actions, att, cls, status, pool)
 
     # -- custom Deactivation / Recovery (R-54) ------------------------------------
+    def custom_sweep(self, actions: list[Action], members: tuple[str, ...],
+                     pool: PoolConfig) -> None:
+        """R-43: a custom Deactivation is also evaluated before every selection
+        (only pools with a custom policy pay for this scan)."""
+        for mid in members:
+            m = self.models[mid]
+            if m.status is ModelStatus.ACTIVE:
+                self.custom_deactivation(actions, m, pool, 0.0)
+
     def custom_deactivation(
         self, actions: list[Action], m: ModelState, pool: PoolConfig, retry_after: float
     ) -> None:

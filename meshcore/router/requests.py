@@ -38,6 +38,7 @@ from meshcore.events import (
 )
 from meshcore.router.budget import cost_of, estimate_cost, settle_usage
 from meshcore.router.calendar import iso_utc, period_key
+from meshcore.router.custom_policy import deactivation_policy
 from meshcore.router.health import ModelStatus, ProviderStatus, Reason
 from meshcore.router.healthops import EPS
 from meshcore.router.lazyselect import LazySelectOps
@@ -84,6 +85,7 @@ class RequestOps(LazySelectOps):
             started_wall=self.now.wall, response_id=f"chatcmpl-{digest}",
             capability_filter=cap_filter, single_model=single,
         )
+        req.custom_policy = deactivation_policy(self, pool) is not None
         self.requests[ev.request_id] = req
         self.timers.push(req.deadline, "deadline", ev.request_id)
         self.advance(actions, req)
@@ -96,6 +98,8 @@ class RequestOps(LazySelectOps):
                 self.fail(actions, req, "deadline_exceeded",
                           f"deadline of pool {req.pool.name!r} exceeded")
                 return
+            if req.custom_policy:
+                self.custom_sweep(actions, req.members, req.pool)
             if (req.single_model is None and req.pool.strategy in FAST_STRATEGIES
                     and not req.pool.has_strategy_instance):
                 chosen = self.fast_select(actions, req)

@@ -125,4 +125,5 @@ class RequestState:
     max_context_exceeded: int | None = None  # R-34 context_length_exceeded rotation
     context_failed: bool = False
     local_breach: bool = False
+    custom_policy: bool = False  # the pool's custom strategy also decides deactivation
     done: bool = False

@@ -93,8 +93,9 @@ def test_custom_deactivation_replaces_retry_limit_r54() -> None:
     got = deactivations(sim)
     assert [a.reason for _, a in got] == ["quota_exhausted"]
     snaps = [s for s in pol.deact_snaps if s.model_id == "pa.a"]
-    assert len(snaps) == 1 and snaps[0].failure_count == 1
-    assert snaps[0].status == "active" and snaps[0].pool_index == 0
+    # asked before the selection (R-43: no failure yet) and after the outcome
+    assert [s.failure_count for s in snaps] == [0, 1]
+    assert snaps[-1].status == "active" and snaps[-1].pool_index == 0
     assert sim.trace.served_by() == {"req-1": "pb.b"}  # the request rotated
 
 
@@ -108,9 +109,10 @@ def test_custom_deactivation_false_keeps_model_active_r54() -> None:
     sim.run(until=10.0)
     assert deactivations(sim) == []
     assert sim.router.models["pa.a"].failure_count == 5
-    # consulted after every attempt outcome: 5 failures on a, 5 successes on b
-    assert [s.model_id for s in pol.deact_snaps].count("pa.a") == 5
-    assert [s.model_id for s in pol.deact_snaps].count("pb.b") == 5
+    # consulted after every attempt outcome (5 failures on a, 5 successes on b)
+    # and, for every active member, before each of the 10 selections (R-43)
+    assert [s.model_id for s in pol.deact_snaps].count("pa.a") == 5 + 10
+    assert [s.model_id for s in pol.deact_snaps].count("pb.b") == 5 + 10
     # the default still applies without Deactivation methods
     sim2 = sim_with(SelectOnly(), {"pa.a": "503"})
     for i in range(5):
@@ -127,9 +129,15 @@ def test_invalid_reason_becomes_error_threshold_r54() -> None:
         assert [a.reason for _, a in deactivations(sim)] == ["error_threshold"], bad
 
 
+class ServedOnce(Policy):
+    def should_deactivate(self, snapshot: ModelSnapshot) -> bool:
+        self.deact_snaps.append(snapshot)
+        return snapshot.tokens_period >= 1  # settled before the outcome is judged
+
+
 def test_consulted_after_success_too_r43() -> None:
     """R-43: evaluated after every attempt outcome, successes included."""
-    pol = Policy(threshold=0, reason="request_limit")  # deactivate on any outcome
+    pol = ServedOnce(reason="request_limit")  # deactivate once a request was served
     sim = sim_with(pol, {})
     sim.submit("chat", at=0.0)
     sim.run(until=1.0)
@@ -197,3 +205,32 @@ def test_deactivates_exactly_at_policy_threshold_r54(threshold: int, failures: i
         sim.submit("chat", at=float(i))
     sim.run(until=float(failures) + 1.0)
     assert bool(deactivations(sim)) is (failures >= threshold)
+
+
+class Veto(Policy):
+    """Deactivates the models named in `vetoed`, a set the test changes
+    between requests (no attempt outcome in between)."""
+
+    def __init__(self) -> None:
+        super().__init__(reason="manual", schedule=(None,))
+        self.vetoed: set[str] = set()
+
+    def should_deactivate(self, snapshot: ModelSnapshot) -> bool:
+        self.deact_snaps.append(snapshot)
+        return snapshot.model_id in self.vetoed
+
+
+def test_r43_custom_deactivation_is_asked_before_every_selection() -> None:
+    """R-43: the Deactivation is evaluated before every selection too: a veto
+    given between two requests keeps the second one off that model."""
+    policy = Veto()
+    sim = sim_with(policy, {})
+    sim.submit("chat", at=0.0)
+    sim.run(until=1.0)
+    assert sim.trace.served_by()["req-1"] == "pa.a"
+    policy.vetoed.add("pa.a")
+    sim.submit("chat", at=2.0)
+    trace = sim.run()
+    assert trace.served_by()["req-2"] == "pb.b"
+    deact = [a for a in trace.actions(DeactivateModel) if a.model_id == "pa.a"]
+    assert [d.reason for d in deact] == ["manual"]
