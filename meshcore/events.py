@@ -150,6 +150,8 @@ class ProviderHealthReported:
     latency_ms: float | None = None
     status_code: int | None = None
     error: str | None = None
+    model_id: str | None = None  # the model of an R-50 fallback probe
+    usage: Usage | None = None  # what that probe consumed (charged like any probe)
 
 
 Event = (

@@ -19,6 +19,7 @@ from adapters.http import TRANSPORT_ERRORS, encode_headers
 from meshcore.catalogue import catalogue_entry
 from meshcore.config.schema import ProviderConfig
 from meshcore.connectors import MODELS
+from meshcore.types import Usage
 from meshcore.wire.attempt import HttpRequest
 from meshcore.wire.models import ModelInfo
 from meshcore.wire.registry import (
@@ -51,12 +52,15 @@ _NAME_HINTS: tuple[tuple[tuple[str, ...], str], ...] = (
 
 @dataclass(frozen=True)
 class Fetched:
-    """The raw result of one models-list call."""
+    """The raw result of one models-list call (or fallback probe, which also
+    names its model and the usage it consumed)."""
 
     status: int | None
     body: bytes
     error: str | None
     latency_ms: float
+    model_id: str | None = None
+    usage: Usage | None = None
 
     @property
     def ok(self) -> bool:

@@ -70,14 +70,15 @@ def probe_attempt(config: MeshConfig, provider: ProviderConfig, base_url: str | 
 def _result(attempt: Attempt, started: float) -> Fetched:
     ms = (time.monotonic() - started) * 1000.0
     fact = attempt.outcome()
+    mid = attempt.ctx.model_id
     if isinstance(fact, AttemptSucceeded):
-        return Fetched(attempt.status or fact.status, b"", None, ms)
+        return Fetched(attempt.status or fact.status, b"", None, ms, mid, fact.usage)
     status = fact.status if fact.status is not None else attempt.status
     if status is not None and not 200 <= status < 300:
         error = f"HTTP {status}: {fact.detail or fact.body_excerpt}"
     else:
         error = f"{fact.kind.value}: {fact.detail}"
-    return Fetched(status, b"", error[:300], ms)
+    return Fetched(status, b"", error[:300], ms, mid, fact.usage)
 
 
 def _failed(started: float, exc: BaseException) -> Fetched:

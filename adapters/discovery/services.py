@@ -301,7 +301,7 @@ class HealthMonitor(_Base):
         res = ProbeResult(pid, fetched.ok, round(fetched.latency_ms, 3), fetched.status,
                           fetched.error)
         self.feed(ProviderHealthReported(pid, res.success, res.latency_ms, res.status_code,
-                                         res.error))
+                                         res.error, fetched.model_id, fetched.usage))
         return res
 
     def _check(self, provider_id: str) -> None:

@@ -22,9 +22,11 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from meshcore.actions import Action
+from meshcore.actions import Action, Emit
 from meshcore.config.schema import MeshConfig
 from meshcore.events import ProviderHealthReported
+from meshcore.records import RequestLogEntry
+from meshcore.router.calendar import iso_utc
 from meshcore.router.health import ProviderInput, ProviderStatus
 
 if TYPE_CHECKING:
@@ -94,6 +96,8 @@ def on_health_reported(
         r.trace(actions, "warning", "discovery",
                 f"health report for unknown provider {pid!r} ignored")
         return
+    if ev.usage is not None and ev.model_id is not None and ev.model_id in r.models:
+        charge_probe(r, actions, ev)
     h = monitor.get(pid)
     if h is None:
         h = ProviderHealth(pid)
@@ -119,6 +123,22 @@ def on_health_reported(
     elif ev.success and p.reason == "health_check" and p.status is not ProviderStatus.ACTIVE:
         r.provider_input(actions, pid, ProviderInput.TRIAL_SUCCESS, "probe_success")
     r.dirty = True
+
+
+def charge_probe(r: HealthOps, actions: list[Action], ev: ProviderHealthReported) -> None:
+    """R-50: an R-103 fallback probe (a real completion or embedding) counts in
+    usage, cost and budgets, and gets its own request-log record (probe: true)."""
+    assert ev.usage is not None and ev.model_id is not None
+    cost = r.book_usage(ev.model_id, ev.usage)
+    actions.append(Emit(RequestLogEntry(
+        timestamp=iso_utc(r.now.wall), request_id=f"health-probe:{ev.provider_id}", pool=None,
+        capability=None, delivery_mode="synchronous", model_id=ev.model_id,
+        provider_id=ev.provider_id, status_code=ev.status_code,
+        outcome="success" if ev.success else "probe_failed", attempts=1,
+        latency_ms=ev.latency_ms or 0.0, tokens_in=ev.usage.prompt_tokens,
+        tokens_out=ev.usage.completion_tokens, cost=cost,
+        unpriced=r.config.models[ev.model_id].pricing is None, probe=True,
+    )))
 
 
 def health_view(

@@ -26,7 +26,8 @@ from meshcore.actions import (
 )
 from meshcore.config.schema import PoolConfig
 from meshcore.router.base import RouterBase
-from meshcore.router.calendar import iso_utc
+from meshcore.router.budget import cost_of
+from meshcore.router.calendar import iso_utc, period_key
 from meshcore.router.cron import parse_cron
 from meshcore.router.custom_policy import (
     MIN_RESCHEDULE_S,
@@ -50,7 +51,7 @@ from meshcore.router.health import (
 )
 from meshcore.router.state import AttemptState, ModelState
 from meshcore.router.strategies import move_pointer_on_deactivation
-from meshcore.types import OutcomeClass, Purpose
+from meshcore.types import OutcomeClass, Purpose, Usage
 
 # Tolerance for deadline comparisons: wall-clock floats near 1.8e9 carry about
 # 2.4e-7 s of rounding, so mono->wall->mono round trips are not exact.
@@ -59,6 +60,29 @@ EPS = 1e-3
 
 class HealthOps(RouterBase):
     """Health transitions; see module docstring."""
+
+    # -- usage -------------------------------------------------------------
+    def book_usage(self, model_id: str, usage: Usage) -> float:
+        """Charge one attempt's or probe's usage (R-57, R-58, R-64): the
+        model's period and total counters and its provider's budgets; returns
+        the cost."""
+        cost = cost_of(self.config.models[model_id].pricing, usage)
+        m = self.counters(self.models[model_id])
+        m.tokens += usage.total_tokens
+        m.spend += cost
+        m.total_tokens += usage.total_tokens
+        m.total_prompt += usage.prompt_tokens
+        m.total_completion += usage.completion_tokens
+        m.total_cost += cost
+        prov = self.provider_cfg(m.provider_id)
+        if prov.budget_daily_limit is not None:
+            self.ledger.add_spend("provider", m.provider_id,
+                                  period_key("daily", self.now.wall), cost)
+        if prov.budget_monthly_limit is not None:
+            self.ledger.add_spend("provider", m.provider_id,
+                                  period_key("monthly", self.now.wall), cost)
+        self.dirty = True
+        return cost
 
     # -- eligibility -----------------------------------------------------
     def provider_blocks(self, provider_id: str) -> bool:

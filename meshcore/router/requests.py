@@ -36,8 +36,8 @@ from meshcore.events import (
     RequestCancelled,
     RequestSubmitted,
 )
-from meshcore.router.budget import cost_of, estimate_cost, settle_usage
-from meshcore.router.calendar import iso_utc, period_key
+from meshcore.router.budget import estimate_cost, settle_usage
+from meshcore.router.calendar import iso_utc
 from meshcore.router.custom_policy import deactivation_policy
 from meshcore.router.health import ModelStatus, ProviderStatus, Reason
 from meshcore.router.healthops import EPS
@@ -253,30 +253,14 @@ class RequestOps(LazySelectOps):
 
     def settle(self, att: AttemptState, usage: Usage | None) -> tuple[Usage | None, float]:
         """Release the reservation and book the actual cost (R-58, R-60)."""
-        cfg = self.config.models[att.model_id]
-        cost = cost_of(cfg.pricing, usage) if usage is not None else 0.0
         if att.limits:
             self.ledger.settle(list(att.limits), att.reservation, 0.0)
         if usage is None:
             return None, 0.0
-        m = self.counters(self.models[att.model_id])
-        m.tokens += usage.total_tokens
-        m.spend += cost
-        m.total_tokens += usage.total_tokens
-        m.total_prompt += usage.prompt_tokens
-        m.total_completion += usage.completion_tokens
-        m.total_cost += cost
-        prov = self.provider_cfg(att.provider_id)
-        if prov.budget_daily_limit is not None:
-            self.ledger.add_spend("provider", att.provider_id,
-                                  period_key("daily", self.now.wall), cost)
-        if prov.budget_monthly_limit is not None:
-            self.ledger.add_spend("provider", att.provider_id,
-                                  period_key("monthly", self.now.wall), cost)
+        cost = self.book_usage(att.model_id, usage)
         for lim in att.limits:
             if lim.scope == "pool":
                 self.ledger.add_spend(lim.scope, lim.key, lim.period, cost)
-        self.dirty = True
         return usage, cost
 
     def on_first_chunk(self, actions: list[Action], ev: AttemptFirstChunk) -> None:

@@ -67,3 +67,20 @@ def test_r103_fallback_probe_timeout_is_a_failure() -> None:
             res = client.discovery.health_monitor.probe("nolist")
             assert not res.success and res.status_code is None
             assert res.latency_ms is not None and res.latency_ms < 900
+
+
+def test_r50_fallback_probe_usage_is_charged() -> None:
+    """R-50 via R-103: the fallback probe is a real completion, so its tokens and
+    cost count in usage and budgets (but not in total_requests)."""
+    with FakeProviderServer({"*": [{"usage": {"prompt_tokens": 7, "completion_tokens": 1}}]}) as srv:
+        c = cfg(srv)
+        c["models"]["nolist.m"]["pricing"] = {"input_per_1m": 1000.0, "output_per_1m": 2000.0}
+        c["providers"]["nolist"]["budget"] = {"daily_limit": 10.0}
+        with create(config=c, seed=1) as client:
+            assert client.discovery.health_monitor.probe("nolist").success
+            usage = client.usage
+            assert usage["total_requests"] == 0
+            assert usage["prompt_tokens"] == 7 and usage["completion_tokens"] == 1
+            assert abs(usage["total_cost"] - (7 * 1000.0 + 1 * 2000.0) / 1e6) < 1e-12
+            daily = usage["budget_status"]["nolist"]["daily"]
+            assert abs(daily["used"] - usage["total_cost"]) < 1e-12
