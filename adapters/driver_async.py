@@ -36,7 +36,7 @@ from adapters.http import (
 )
 from adapters.middleware import MiddlewareContext
 from adapters.observability.hook import override_items
-from meshcore.actions import CancelAttempt, Commit, Deliver, Fail, SendAttempt
+from meshcore.actions import Commit, Deliver, Fail, SendAttempt
 from meshcore.errors import error_from_failure
 from meshcore.events import (
     AttemptFailed,
@@ -300,11 +300,8 @@ class AsyncDriver:
 
     async def _first_chunk(self, run: Run, send: SendAttempt, ttft: float) -> None:
         await self.probes(self.engine.handle(AttemptFirstChunk(send.attempt_id, ttft)))
-        for a in run.take_for_attempt(send.attempt_id):
-            if isinstance(a, Commit):
-                run.committed = a.attempt_id
-            elif isinstance(a, CancelAttempt):
-                raise _Aborted
+        if run.settle_first_chunk(send.attempt_id):
+            raise _Aborted
 
     async def _delay(self, hreq: HttpRequest, bound_at: float) -> None:
         if hreq.delay_s <= 0:

@@ -37,7 +37,7 @@ from adapters.http import (
 )
 from adapters.middleware import MiddlewareContext
 from adapters.observability.hook import override_items
-from meshcore.actions import CancelAttempt, Commit, Deliver, Fail, SendAttempt
+from meshcore.actions import Commit, Deliver, Fail, SendAttempt
 from meshcore.errors import error_from_failure
 from meshcore.events import (
     AttemptFailed,
@@ -249,11 +249,8 @@ class SyncDriver:
 
     def _first_chunk(self, run: Run, send: SendAttempt, ttft: float) -> None:
         self._probes(self.engine.handle(AttemptFirstChunk(send.attempt_id, ttft)))
-        for a in run.take_for_attempt(send.attempt_id):
-            if isinstance(a, Commit):
-                run.committed = a.attempt_id
-            elif isinstance(a, CancelAttempt):
-                raise _Aborted
+        if run.settle_first_chunk(send.attempt_id):
+            raise _Aborted
 
     def _delay(self, hreq: HttpRequest, bound_at: float) -> None:
         if hreq.delay_s <= 0:

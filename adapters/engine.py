@@ -101,17 +101,21 @@ class Run:
         except IndexError:
             return None
 
-    def take_for_attempt(self, attempt_id: str) -> list[Action]:
-        """Remove and return the Commit / CancelAttempt actions of one attempt."""
+    def settle_first_chunk(self, attempt_id: str) -> bool:
+        """Apply the core's answer to an attempt's first chunk: take its
+        Commit / CancelAttempt actions off the queue, remember the commit, and
+        return True when the core cancelled the attempt instead."""
         keep: deque[Action] = deque()
-        out: list[Action] = []
+        cancelled = False
         for a in self.pending:
-            if isinstance(a, (Commit, CancelAttempt)) and a.attempt_id == attempt_id:
-                out.append(a)
+            if isinstance(a, Commit) and a.attempt_id == attempt_id:
+                self.committed = a.attempt_id
+            elif isinstance(a, CancelAttempt) and a.attempt_id == attempt_id:
+                cancelled = True
             else:
                 keep.append(a)
         self.pending = keep
-        return out
+        return cancelled
 
     def deliverable(self, chunks: list[ChatCompletionChunk]) -> list[ChatCompletionChunk]:
         """Chunks the caller may see now (after commit); the rest is held."""
