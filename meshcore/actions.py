@@ -13,9 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from meshcore.frozen import fast_frozen
 from meshcore.types import OutcomeClass, Purpose, Usage
 
 
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class SendAttempt:
     """Send one attempt. Timeouts are already capped by the remaining
@@ -36,6 +38,7 @@ class SendAttempt:
     deadline_mono: float | None = None  # the request's end-to-end deadline (R-31)
 
 
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class CancelAttempt:
     """Abort an in-flight attempt (deadline passed, caller cancelled)."""
@@ -44,6 +47,7 @@ class CancelAttempt:
     reason: str
 
 
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class Commit:
     """Stream commit point (R-65): chunks of this attempt may now reach the
@@ -55,6 +59,7 @@ class Commit:
     response_id: str = ""
 
 
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class AttemptRecord:
     """One attempt in a request's history (R-34)."""
@@ -70,6 +75,7 @@ class AttemptRecord:
     retry_after_s: float | None = None
 
 
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class Deliver:
     """Terminal success: the attempt's output is the request's answer."""
@@ -84,6 +90,7 @@ class Deliver:
     cost: float = 0.0
 
 
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class Failure:
     """Why a request failed, as data (ARCHITECTURE rule 6). `reason` is one
@@ -99,6 +106,7 @@ class Failure:
     details: dict[str, Any] = field(default_factory=dict)
 
 
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class Fail:
     """Terminal failure of a request."""
@@ -107,6 +115,7 @@ class Fail:
     failure: Failure
 
 
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class DeactivateModel:
     model_id: str
@@ -114,6 +123,7 @@ class DeactivateModel:
     until_wall: float | None = None
 
 
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class ReactivateModel:
     model_id: str
@@ -121,18 +131,21 @@ class ReactivateModel:
     status: str
 
 
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class DeactivateProvider:
     provider_id: str
     reason: str
 
 
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class ReactivateProvider:
     provider_id: str
     trigger: str
 
 
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class SaveState:
     """Persist this snapshot (R-83)."""
@@ -140,6 +153,7 @@ class SaveState:
     snapshot: dict[str, Any]
 
 
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class Emit:
     """An observability record for the sinks: a `RoutingEvent`,

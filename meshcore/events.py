@@ -12,9 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from meshcore.frozen import fast_frozen
 from meshcore.types import FailureKind, RateLimitInfo, RequestFeatures, Usage
 
 
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class RequestSubmitted:
     """A client call or proxy request arrived. `model` is the `model=`
@@ -28,6 +30,7 @@ class RequestSubmitted:
     session_id: str | None = None
 
 
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class AttemptFirstChunk:
     """A streaming attempt produced its first content chunk (the wire layer
@@ -38,6 +41,7 @@ class AttemptFirstChunk:
     ttft_ms: float = 0.0
 
 
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class AttemptSucceeded:
     """The attempt completed well-formed (for streams: with the family's end
@@ -53,6 +57,7 @@ class AttemptSucceeded:
     output_chars: int = 0
 
 
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class AttemptFailed:
     """The attempt failed. Raw facts only (ARCHITECTURE rule 7): the kind of
@@ -72,6 +77,7 @@ class AttemptFailed:
     detail: str = ""
 
 
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class RequestCancelled:
     """The caller cancelled (async cancellation, early stream close, proxy
@@ -83,11 +89,13 @@ class RequestCancelled:
     output_chars: int = 0
 
 
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class Tick:
     """Time passed; due timers fire."""
 
 
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class ConfigChanged:
     """A new configuration (raw dict, references unresolved) replaces the old
@@ -96,6 +104,7 @@ class ConfigChanged:
     data: dict[str, Any]
 
 
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class StateRestored:
     """A snapshot loaded by the shell from storage (R-86)."""
@@ -103,6 +112,7 @@ class StateRestored:
     snapshot: dict[str, Any]
 
 
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class OperatorCommand:
     """A manual command (R-51): `op` is `rotate` (target = pool),
@@ -112,6 +122,7 @@ class OperatorCommand:
     target: str
 
 
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class BackgroundProbes:
     """The shell started (`running=True`) or stopped its background probes
@@ -120,6 +131,7 @@ class BackgroundProbes:
     running: bool
 
 
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class ActionFailed:
     """An action the shell could not carry out (e.g. a `SaveState`)."""
@@ -128,6 +140,7 @@ class ActionFailed:
     reason: str
 
 
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class ModelsDiscovered:
     """The shell listed a provider's models (R-102 registry sync, R-18/R-20
@@ -141,6 +154,7 @@ class ModelsDiscovered:
     error: str | None = None
 
 
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class ProviderHealthReported:
     """One health-monitor probe of a provider finished (R-103)."""

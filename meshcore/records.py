@@ -12,9 +12,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from meshcore.frozen import fast_frozen
+
 SEVERITIES: tuple[str, ...] = ("debug", "info", "warning", "error", "critical")
 
 
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class RoutingEvent:
     """A state change (R-91): `event_type` is one of model_deactivated,
@@ -33,6 +36,7 @@ class RoutingEvent:
         return {"type": "event", **asdict(self)}
 
 
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class RequestLogEntry:
     """One record per finished request or probe (R-92, `metadata` level)."""
@@ -60,6 +64,7 @@ class RequestLogEntry:
         return {"type": "log", **asdict(self)}
 
 
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class TraceEntry:
     """A diagnostic trace (R-94). `component` is mesh, router, pool.<name>
@@ -76,6 +81,7 @@ class TraceEntry:
         return {"type": "trace", **asdict(self)}
 
 
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class StatsFlush:
     """A statistics flush (R-93): one aggregate dict per scope ID."""

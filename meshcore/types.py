@@ -13,7 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+from meshcore.frozen import fast_frozen
 
+
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class Instant:
     """A clock reading: `mono` (monotonic seconds) drives durations and
@@ -76,6 +79,7 @@ class Purpose(str, Enum):
     PROBE = "probe"
 
 
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class Usage:
     """Token usage of one attempt. `estimated` marks values computed with the
@@ -90,6 +94,7 @@ class Usage:
         return self.prompt_tokens + self.completion_tokens
 
 
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class RateLimitInfo:
     """Rate-limit data parsed from response headers (SPEC R-55). Reset values
@@ -103,6 +108,7 @@ class RateLimitInfo:
     tokens_reset_s: float | None = None
 
 
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class RequestFeatures:
     """What a request needs, computed by the wire layer from the request

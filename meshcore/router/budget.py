@@ -17,11 +17,13 @@ from dataclasses import dataclass
 from math import ceil
 
 from meshcore.config.schema import ModelConfig, Pricing
+from meshcore.frozen import fast_frozen
 from meshcore.types import Usage
 
 DEFAULT_OUTPUT_ESTIMATE = 4096
 
 
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class Limit:
     """One applicable limit: its bucket, period key, limit value and type."""
@@ -33,6 +35,7 @@ class Limit:
     limit_type: str  # daily | monthly | model
 
 
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class Breach:
     limit: Limit

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from meshcore.config.schema import PoolConfig, Pricing
+from meshcore.frozen import fast_frozen
 from meshcore.types import RateLimitInfo, RequestFeatures
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
 ]
 
 
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class ModelSnapshot:
     """A read-only view of one pool member at selection time (R-43)."""
@@ -66,6 +68,7 @@ class ModelSnapshot:
     last_request_mono: float | None = None
 
 
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class SelectionRequest:
     """What a selection is for: the pool, the request and the moment."""
@@ -81,6 +84,7 @@ class SelectionRequest:
     dry_run: bool = False  # explain(): no state change
 
 
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class SelectionResult:
     """The outcome of `Selection.select` (R-43)."""

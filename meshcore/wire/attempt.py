@@ -39,6 +39,7 @@ from typing import Any, ClassVar
 from meshcore.config.schema import ModelConfig, ProviderConfig
 from meshcore.connectors import ProviderConnectorInfo
 from meshcore.events import AttemptFailed, AttemptSucceeded
+from meshcore.frozen import fast_frozen
 from meshcore.types import FailureKind, RateLimitInfo, Usage
 from meshcore.wire.hotpath import EMPTY_DELTA, new_choice, new_chunk, new_delta
 from meshcore.wire.models import (
@@ -61,6 +62,7 @@ EXCERPT_BYTES = 2048
 _KEEP_ERROR_BYTES = 16384
 
 
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class HttpRequest:
     """One HTTP request the driver sends. `delay_s` asks the driver to wait
@@ -74,6 +76,7 @@ class HttpRequest:
     stream: bool = False
 
 
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class AttemptContext:
     """Everything a codec needs besides the request."""

@@ -33,6 +33,7 @@ from typing import Any
 
 from meshcore.connectors import PROVIDER_CONNECTORS
 from meshcore.events import AttemptFailed
+from meshcore.frozen import fast_frozen
 from meshcore.types import FailureKind, OutcomeClass
 from meshcore.wire.models import ErrorClassification
 from meshcore.wire.ratelimit import retry_after_seconds
@@ -40,6 +41,7 @@ from meshcore.wire.ratelimit import retry_after_seconds
 MESSAGE_MAX = 300
 
 
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class Classification:
     """The R-33 class of one failed attempt plus what the router needs."""
@@ -112,6 +114,7 @@ def short_message(text: str) -> str:
     return flat if len(flat) <= MESSAGE_MAX else flat[: MESSAGE_MAX - 3] + "..."
 
 
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class ErrorInfo:
     """What a provider's error body says: codes (lowercased) and message."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from meshcore.frozen import fast_frozen
 from meshcore.wire.models_base import (
     WireModel,
     ck_bool,
@@ -32,6 +33,7 @@ from meshcore.wire.models_base import (
 # ------------------------------------------------------------------ request parts
 
 
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class ImageURL(WireModel):
     """An image reference: an http(s) URL or a `data:` URL."""
@@ -40,6 +42,7 @@ class ImageURL(WireModel):
     detail: str | None = None
 
 
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class ContentPart(WireModel):
     """One part of a multi-part message: `type` is `text` or `image_url`
@@ -61,6 +64,7 @@ class ContentPart(WireModel):
         return out
 
 
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class FunctionCall(WireModel):
     """A function call: name and JSON-encoded arguments."""
@@ -69,6 +73,7 @@ class FunctionCall(WireModel):
     arguments: str = ""
 
 
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class ToolCall(WireModel):
     """A tool call made by the assistant."""
@@ -78,6 +83,7 @@ class ToolCall(WireModel):
     type: str = "function"
 
 
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class ChatMessage(WireModel):
     """One input message. `content` is a string, a tuple of parts, or None
@@ -92,6 +98,7 @@ class ChatMessage(WireModel):
     tool_call_id: str | None = None
 
 
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class FunctionDefinition(WireModel):
     """A function tool's declaration."""
@@ -102,6 +109,7 @@ class FunctionDefinition(WireModel):
     strict: bool | None = None
 
 
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class Tool(WireModel):
     """A tool the model may call."""
@@ -110,6 +118,7 @@ class Tool(WireModel):
     type: str = "function"
 
 
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class ResponseFormat(WireModel):
     """`response_format`: type `text`, `json_object` or `json_schema`."""
@@ -118,6 +127,7 @@ class ResponseFormat(WireModel):
     json_schema: dict[str, Any] | None = None
 
 
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class StreamOptions(WireModel):
     """`stream_options`."""
@@ -125,6 +135,7 @@ class StreamOptions(WireModel):
     include_usage: bool | None = None
 
 
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class ChatCompletionRequest(WireModel):
     """A chat completion request in the OpenAI shape (R-105).
@@ -170,6 +181,7 @@ class ChatCompletionRequest(WireModel):
 # ------------------------------------------------------------------ responses
 
 
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class CompletionUsage(WireModel):
     """Token usage as OpenAI reports it."""
@@ -179,6 +191,7 @@ class CompletionUsage(WireModel):
     total_tokens: int = 0
 
 
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class ChatCompletionMessage(WireModel):
     """The assistant's message in a non-streamed completion."""
@@ -191,6 +204,7 @@ class ChatCompletionMessage(WireModel):
     refusal: str | None = None
 
 
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class Choice(WireModel):
     """One choice of a completion."""
@@ -203,6 +217,7 @@ class Choice(WireModel):
     logprobs: dict[str, Any] | None = None
 
 
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class ChatCompletion(WireModel):
     """A chat completion (`object: chat.completion`)."""
@@ -216,6 +231,7 @@ class ChatCompletion(WireModel):
     system_fingerprint: str | None = None
 
 
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class ChoiceDeltaFunction(WireModel):
     """A fragment of a streamed function call."""
@@ -224,6 +240,7 @@ class ChoiceDeltaFunction(WireModel):
     arguments: str | None = None
 
 
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class ChoiceDeltaToolCall(WireModel):
     """A fragment of a streamed tool call."""
@@ -234,6 +251,7 @@ class ChoiceDeltaToolCall(WireModel):
     function: ChoiceDeltaFunction | None = None
 
 
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class ChoiceDelta(WireModel):
     """The delta of a streamed choice."""
@@ -244,6 +262,7 @@ class ChoiceDelta(WireModel):
     refusal: str | None = None
 
 
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class ChunkChoice(WireModel):
     """One choice of a stream chunk."""
@@ -256,6 +275,7 @@ class ChunkChoice(WireModel):
     logprobs: dict[str, Any] | None = None
 
 
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class ChatCompletionChunk(WireModel):
     """A stream chunk (`object: chat.completion.chunk`, R-67)."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from meshcore.frozen import fast_frozen
 from meshcore.wire.models_base import (
     WireModel,
     ck_float,
@@ -37,6 +38,7 @@ def _extra_body(d: dict[str, Any]) -> dict[str, Any] | None:
 # ------------------------------------------------------------------ embeddings
 
 
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class EmbeddingRequest(WireModel):
     """`embeddings.create` parameters."""
@@ -81,6 +83,7 @@ class EmbeddingRequest(WireModel):
         )
 
 
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class Embedding(WireModel):
     """One embedding vector (`embedding` is a base64 string when requested so)."""
@@ -90,6 +93,7 @@ class Embedding(WireModel):
     object: str = "embedding"
 
 
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class EmbeddingUsage(WireModel):
     """Usage of an embeddings call."""
@@ -98,6 +102,7 @@ class EmbeddingUsage(WireModel):
     total_tokens: int = 0
 
 
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class CreateEmbeddingResponse(WireModel):
     """The embeddings result."""
@@ -111,6 +116,7 @@ class CreateEmbeddingResponse(WireModel):
 # ------------------------------------------------------------------ images
 
 
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class ImageRequest(WireModel):
     """`images.generate` parameters."""
@@ -147,6 +153,7 @@ class ImageRequest(WireModel):
         )
 
 
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class Image(WireModel):
     """One generated image."""
@@ -156,6 +163,7 @@ class Image(WireModel):
     revised_prompt: str | None = None
 
 
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class ImagesResponse(WireModel):
     """The images result."""
@@ -176,6 +184,7 @@ SPEECH_CONTENT_TYPES: dict[str, str] = {
 }
 
 
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class SpeechRequest(WireModel):
     """`audio.speech.create` parameters."""
@@ -205,6 +214,7 @@ class SpeechRequest(WireModel):
         )
 
 
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class SpeechResponse(WireModel):
     """Synthesised audio: bytes-like (`.content`, `bytes(resp)`, `len(resp)`)."""
@@ -223,6 +233,7 @@ class SpeechResponse(WireModel):
         return self.content
 
 
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class TranscriptionRequest(WireModel):
     """`audio.transcriptions.create` parameters; `file` holds the audio bytes
@@ -267,6 +278,7 @@ class TranscriptionRequest(WireModel):
         )
 
 
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class Transcription(WireModel):
     """A transcription (`text`, `language`, `duration`, `segments`)."""
@@ -277,6 +289,7 @@ class Transcription(WireModel):
     segments: tuple[dict[str, Any], ...] | None = None
 
 
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class AudioRequest(WireModel):
     """SPEC R-71: the audio request carried through the attempt path
@@ -289,6 +302,7 @@ class AudioRequest(WireModel):
     language: str | None = None
 
 
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class AudioResponse(WireModel):
     """SPEC R-71: the audio result (`audio` for speech, `text` for transcription)."""
@@ -318,6 +332,7 @@ def audio_response_of(response: SpeechResponse | Transcription) -> AudioResponse
 # ------------------------------------------------------------------ models
 
 
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class Model(WireModel):
     """An OpenAI model object."""
@@ -328,6 +343,7 @@ class Model(WireModel):
     object: str = "model"
 
 
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class ModelList(WireModel):
     """An OpenAI list of models."""
@@ -336,6 +352,7 @@ class ModelList(WireModel):
     object: str = "list"
 
 
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class ModelPricing(WireModel):
     """SPEC R-72 Cost & Pricing: USD per 1M tokens plus per request."""
@@ -345,6 +362,7 @@ class ModelPricing(WireModel):
     per_request: float = 0.0
 
 
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class ModelInfo(WireModel):
     """SPEC R-72 Model Catalogue entry. `id` is the provider-native name as
@@ -362,6 +380,7 @@ class ModelInfo(WireModel):
     created: int | None = None
 
 
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class QuotaStatus(WireModel):
     """SPEC R-72 Quota: unknown fields are None; `resets_at` is wall epoch seconds."""
@@ -372,6 +391,7 @@ class QuotaStatus(WireModel):
     resets_at: float | None = None
 
 
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class RateLimitStatus(WireModel):
     """SPEC R-72 Rate Limits: from the latest headers or local counters."""
@@ -381,6 +401,7 @@ class RateLimitStatus(WireModel):
     reset_seconds: float | None = None
 
 
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class ErrorClassification(WireModel):
     """SPEC R-72 Error Classification: `category` is an R-33 class value."""

@@ -20,6 +20,9 @@ FORBIDDEN_MODULES = {
     "urllib.request", "http.client", "signal",
 }
 RANDOM_ALLOWED = {"router/rng.py"}
+# frozen.py compiles constructors from a dataclass's own field names (as the
+# dataclasses module itself does): deterministic, no I/O, nothing global read.
+EXEC_ALLOWED = {"frozen.py"}
 FORBIDDEN_CALLS = {"open", "print", "input", "hash", "exec", "eval", "__import__"}
 FORBIDDEN_ATTR_CALLS = {("datetime", "now"), ("datetime", "utcnow"), ("datetime", "today"),
                         ("date", "today")}
@@ -44,6 +47,8 @@ def _violations(path: Path) -> list[str]:
         if isinstance(node, ast.Call):
             f = node.func
             if isinstance(f, ast.Name) and f.id in FORBIDDEN_CALLS:
+                if f.id == "exec" and rel in EXEC_ALLOWED:
+                    continue
                 out.append(f"{rel}:{node.lineno}: calls {f.id}()")
             if isinstance(f, ast.Attribute):
                 base = f.value
