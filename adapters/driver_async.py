@@ -29,6 +29,7 @@ from adapters.http import (
     IO_DEADLINE,
     TRANSPORT_ERRORS,
     AsyncDeadlineBackend,
+    core_request,
     encode_headers,
     failure_kind_of,
     normalise_headers,
@@ -228,12 +229,8 @@ class AsyncDriver:
                     box["scope"] = scope
                     if aid in run.cancelled:
                         scope.cancel()
-                    response = await self.pool.handle_async_request(httpcore.Request(
-                        hreq.method, hreq.url,
-                        headers=encode_headers(hreq.headers, hreq.url, hreq.body),
-                        content=hreq.body,
-                        extensions={"timeout": timeout_extension(max(0.001, bound.at - clock()))},
-                    ))
+                    response = await self.pool.handle_async_request(core_request(
+                        hreq.method, hreq.url, hreq.headers, hreq.body, bound.at - clock()))
                 box["scope"] = None
                 if response is None or aid in run.cancelled:
                     raise _Aborted

@@ -30,6 +30,7 @@ from adapters.http import (
     IO_DEADLINE,
     TRANSPORT_ERRORS,
     DeadlineBackend,
+    core_request,
     encode_headers,
     failure_kind_of,
     normalise_headers,
@@ -191,11 +192,8 @@ class SyncDriver:
                                    request_deadline=req_deadline, head_seen=False,
                                    has_content=attempt.has_content, last_data=last)
                 IO_DEADLINE.set(bound.at)
-                response = self.pool.handle_request(httpcore.Request(
-                    hreq.method, hreq.url, headers=encode_headers(hreq.headers, hreq.url, hreq.body),
-                    content=hreq.body,
-                    extensions={"timeout": timeout_extension(max(0.001, bound.at - clock()))},
-                ))
+                response = self.pool.handle_request(core_request(
+                    hreq.method, hreq.url, hreq.headers, hreq.body, bound.at - clock()))
                 attempt.receive_head(response.status,
                                      normalise_headers(response.headers, time.time()))
                 last = clock()

@@ -164,6 +164,25 @@ def encode_headers(
     return out
 
 
+_URLS: dict[str, httpcore.URL] = {}
+
+
+def core_request(method: str, url: str, headers: Iterable[tuple[str, str]], body: bytes,
+                 timeout_s: float) -> httpcore.Request:
+    """The httpcore request for one HTTP exchange of an attempt. Parsed URLs
+    are cached per URL string (httpcore never changes a URL object), which
+    saves a `urlparse` per request on the hot path."""
+    parsed = _URLS.get(url)
+    if parsed is None:
+        if len(_URLS) > 256:
+            _URLS.clear()
+        parsed = _URLS[url] = httpcore.URL(url)
+    return httpcore.Request(
+        method, parsed, headers=encode_headers(headers, url, body), content=body,
+        extensions={"timeout": timeout_extension(timeout_s)},
+    )
+
+
 def timeout_extension(seconds: float) -> dict[str, float]:
     """httpcore's per-request timeout extension with every bound = `seconds`."""
     s = max(0.001, seconds)

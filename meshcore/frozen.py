@@ -16,7 +16,8 @@ instance is born: a private twin class with the same slots and no
 then the instance's `__class__` is switched to the frozen class (allowed
 because both classes have the identical slot layout). The constructor is
 generated with the dataclass's own signature, defaults and default
-factories, so calls and errors look the same as before. Classes the trick
+factories, so calls and errors look the same as before. Subclasses (which
+must be dataclasses themselves) are built the ordinary way. Classes the trick
 cannot serve (not frozen, not slotted, a base class that has storage of its own,
 fields excluded from `__init__`, a `__post_init__`) are returned unchanged.
 """
@@ -38,6 +39,20 @@ class _Factory:
 
 
 _FACTORY = _Factory()
+
+
+def _rebuild(cls: type[T], values: dict[str, Any]) -> T:
+    """Unpickling and copying: construct from the field values."""
+    return cls(**values)
+
+
+def _subclass_new(c: type[T], /, *args: Any, **kwargs: Any) -> T:
+    """A subclass of a fast class is built the ordinary way: its own
+    (dataclass-generated) `__init__` fills the fields."""
+    if c.__init__ is object.__init__:
+        raise TypeError(f"{c.__qualname__} subclasses a frozen value class; "
+                        "declare it with @dataclass(frozen=True) so it has an __init__")
+    return object.__new__(c)
 
 
 def _layout_free(base: type) -> bool:
@@ -64,7 +79,7 @@ def fast_frozen(cls: type[T]) -> type[T]:
         return cls
     twin = type(f"_Mutable{cls.__name__}", cls.__bases__, {"__slots__": tuple(slots)})
     ns: dict[str, Any] = {"_twin": twin, "_cls": cls, "_new": object.__new__,
-                          "_FACTORY": _FACTORY, "_init": cls.__init__}
+                          "_FACTORY": _FACTORY}
     sig: list[str] = []
     body: list[str] = []
     kw_only = False
@@ -86,24 +101,27 @@ def fast_frozen(cls: type[T]) -> type[T]:
             body.append(f"    o.{name} = {name}")
     src = "\n".join([
         f"def __new__(_c, /, {', '.join(sig)}):",
-        "    if _c is not _cls:",  # a subclass: build it the ordinary way
-        "        o = _new(_c)",
-        f"        _init(o, {', '.join(f.name for f in flds)})",
-        "        return o",
         "    o = _new(_twin)",
         *body,
         "    o.__class__ = _cls",
         "    return o",
     ])
-    exec(src, ns)
-    names = tuple(f.name for f in flds)
+    exec(src, ns)  # generated from the dataclass's own field names
     new = ns["__new__"]
     new.__qualname__ = cls.__qualname__
+    names = tuple(f.name for f in flds)
 
     def __reduce__(self: Any) -> tuple[Any, tuple[Any, ...]]:
-        return (cls, tuple(getattr(self, n) for n in names))
+        kind = type(self)
+        own = names if kind is cls else tuple(f.name for f in dataclasses.fields(kind))
+        return (_rebuild, (kind, {n: getattr(self, n) for n in own}))
+
+    def __init_subclass__(sub: type, /, **kwargs: Any) -> None:
+        super(cls, sub).__init_subclass__(**kwargs)  # type: ignore[misc]
+        sub.__new__ = _subclass_new  # type: ignore[method-assign]
 
     cls.__new__ = new  # type: ignore[method-assign]
     cls.__init__ = object.__init__  # type: ignore[method-assign]
     cls.__reduce__ = __reduce__  # type: ignore[method-assign]
+    cls.__init_subclass__ = classmethod(__init_subclass__)  # type: ignore[assignment]
     return cls

@@ -12,20 +12,34 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Mapping
 from typing import Any
 
 from meshcore.actions import Action, Emit
 from meshcore.config.membership import pool_members
 from meshcore.config.schema import MeshConfig, ModelConfig, PoolConfig, ProviderConfig
-from meshcore.records import RoutingEvent, TraceEntry
+from meshcore.records import SEVERITIES, RoutingEvent, TraceEntry
 from meshcore.router.budget import BudgetLedger
 from meshcore.router.calendar import DAY_S, iso_utc, period_key
 from meshcore.router.policy import StrategyState
 from meshcore.router.state import AttemptState, ModelState, ProviderState, RequestState
+from meshcore.router.stats import StatsBook
 from meshcore.router.timers import TimerQueue
 from meshcore.types import Instant, Operation, RequestFeatures
 
 DEFAULT_POOL = PoolConfig(name="")
+SEVERITY_RANK = {name: i for i, name in enumerate(SEVERITIES)}
+
+
+def trace_floor(sections: Mapping[str, Any]) -> int:
+    """The lowest severity rank any trace-receiving sink keeps (R-89)."""
+    sinks = sections.get("observability")
+    ranks = [
+        SEVERITY_RANK.get(str((s.get("tracing") or {}).get("min_severity", "info")), 1)
+        for s in (sinks if isinstance(sinks, list) else ())
+        if isinstance(s, dict) and "traces" in s.get("streams", ())
+    ]
+    return min(ranks) if ranks else SEVERITY_RANK["info"]
 FINISHED_MAX = 65536  # late facts about this many ended attempts are ignored
 
 
@@ -34,6 +48,7 @@ class RouterBase:
 
     config: MeshConfig
     seed: int
+    stats_book: StatsBook
 
     def __init__(self, config: MeshConfig, seed: int) -> None:
         if not isinstance(config, MeshConfig):
@@ -97,6 +112,11 @@ class RouterBase:
         self.adm_memo: dict[tuple[str, str | None, int | None], str | None] = {}
         self.counters_ok: dict[str, tuple[int, str]] = {}  # model -> (UTC day, current key)
         self.schedule_cache: dict[str, str] = {}  # quota schedules, static per config
+        # R-94 / R-89: traces below every trace sink's min_severity are
+        # discarded, so the core does not build them (per-decision debug
+        # traces are the costly ones); no sink section means the default "info"
+        self.trace_floor = trace_floor(config.sections)
+        self.debug_traces = self.trace_floor == 0
         self.window_cache: dict[str, str] = {}
         self.budgets_configured = any(
             p.budget_daily_limit is not None or p.budget_monthly_limit is not None
@@ -191,9 +211,9 @@ class RouterBase:
         pool_id: str | None = None,
         **metadata: Any,
     ) -> None:
-        actions.append(
-            Emit(RoutingEvent(event_type, self.ts(), model_id, provider_id, pool_id, metadata))
-        )
+        rec = RoutingEvent(event_type, self.ts(), model_id, provider_id, pool_id, metadata)
+        actions.append(Emit(rec))
+        self.stats_book.event(rec, self.now.mono, self.pools_of)
 
     def trace(
         self,
@@ -204,4 +224,6 @@ class RouterBase:
         error: str | None = None,
         **metadata: Any,
     ) -> None:
+        if SEVERITY_RANK.get(severity, 0) < self.trace_floor:
+            return
         actions.append(Emit(TraceEntry(severity, self.ts(), component, message, metadata, error)))

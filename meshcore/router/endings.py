@@ -58,20 +58,20 @@ class EndingsOps(HealthOps):
                     ttft: float | None) -> None:
         mid = rec.model_id if rec else None
         cfg = self.config.models.get(mid) if mid else None
-        actions.append(Emit(RequestLogEntry(
-            timestamp=iso_utc(self.now.wall), request_id=req.request_id, pool=req.pool.name,
-            capability=req.pool.capability,
-            delivery_mode="streaming" if req.features.stream else "synchronous",
-            model_id=mid, provider_id=rec.provider_id if rec else None,
-            status_code=rec.status_code if rec else None, outcome=outcome,
-            attempts=len(req.attempts), latency_ms=(self.now.mono - req.started_mono) * 1000.0,
-            ttft_ms=ttft, tokens_in=usage.prompt_tokens if usage else 0,
-            tokens_out=usage.completion_tokens if usage else 0, cost=cost,
-            unpriced=cfg is not None and cfg.pricing is None,
-            error=None if outcome == "success" else {
+        now = self.now
+        entry = RequestLogEntry(
+            iso_utc(now.wall), req.request_id, req.pool.name, req.pool.capability,
+            "streaming" if req.features.stream else "synchronous",
+            mid, rec.provider_id if rec else None, rec.status_code if rec else None,
+            outcome, len(req.attempts), (now.mono - req.started_mono) * 1000.0, ttft,
+            usage.prompt_tokens if usage else 0, usage.completion_tokens if usage else 0,
+            cost, cfg is not None and cfg.pricing is None, False,
+            None if outcome == "success" else {
                 "class": rec.outcome.value if rec else outcome,
                 "message": rec.message if rec else ""},
-        )))
+        )
+        actions.append(Emit(entry))
+        self.stats_book.request(entry, now.mono)
 
     def log_probe(self, actions: list[Action], att: AttemptState, rec: AttemptRecord,
                   usage: Usage | None, cost: float) -> None:

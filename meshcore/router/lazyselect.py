@@ -141,8 +141,9 @@ class LazySelectOps(SelectionOps):
         mid, reason = got
         req.selections += 1
         self.dirty = True
-        self.trace(actions, "debug", f"pool.{pool.name}", f"selected {mid}: {reason}",
-                   request_id=req.request_id, model_id=mid)
+        if self.debug_traces:
+            self.trace(actions, "debug", f"pool.{pool.name}", f"selected {mid}: {reason}",
+                       request_id=req.request_id, model_id=mid)
         return mid
 
     def lazy_pick(

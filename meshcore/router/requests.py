@@ -148,9 +148,10 @@ class RequestOps(LazySelectOps):
             return None
         req.selections += 1
         self.dirty = True
-        self.trace(actions, "debug", f"pool.{req.pool.name}",
-                   f"selected {result.model_id}: {result.reason}",
-                   request_id=req.request_id, model_id=result.model_id)
+        if self.debug_traces:
+            self.trace(actions, "debug", f"pool.{req.pool.name}",
+                       f"selected {result.model_id}: {result.reason}",
+                       request_id=req.request_id, model_id=result.model_id)
         return result.model_id
 
     # -- no candidate (R-56, R-39) ------------------------------------------------

@@ -82,7 +82,6 @@ class Router(RequestOps):
         due = self.timers.earliest()
         if due is not None and due <= now.mono:
             self.fire_timers(actions)
-        self.stats_book.observe(actions, now.mono, self.pools_of)
         if self.dirty and self.sync_policy() == "immediate":
             actions.append(SaveState(snap.take(self)))
         self.dirty = False

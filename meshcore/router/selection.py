@@ -199,8 +199,9 @@ class SelectionOps(EndingsOps):
         if chosen is not None:
             req.selections += 1
             self.dirty = True
-            self.trace(actions, "debug", f"pool.{req.pool.name}", f"selected {chosen}",
-                       request_id=req.request_id, model_id=chosen)
+            if self.debug_traces:
+                self.trace(actions, "debug", f"pool.{req.pool.name}", f"selected {chosen}",
+                           request_id=req.request_id, model_id=chosen)
         return chosen
 
     def session_retry_after(self, mid: str) -> float | None:

@@ -1,8 +1,8 @@
 """Statistics per scope: model, provider and pool aggregates (SPEC R-93).
 
 Theory of operation: statistics are derived from the router's own output.
-After each `handle()` the router passes its action list to
-`StatsBook.observe()`, which reads the observability records in it: every
+The router hands every record it emits to the book as it emits it
+(`StatsBook.request()` and `StatsBook.event()`): every
 non-probe `RequestLogEntry` counts one finished request for its pool and
 (when an attempt was made) for the model and provider that ended it; the
 `RoutingEvent`s count standby periods (`model_deactivated` /
@@ -29,7 +29,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from meshcore.actions import Action, Emit
 from meshcore.records import RequestLogEntry, RoutingEvent, StatsFlush
 
 BUCKETS = 100
@@ -118,19 +117,6 @@ class StatsBook:
             sc.add(bucket, key, value)
             sc.last_updated_mono = mono
             sc.last_updated = ts
-
-    def observe(self, actions: Sequence[Action], mono: float,
-                pools_of: Mapping[str, Sequence[str]]) -> None:
-        """Update the statistics from one `handle()` call's actions."""
-        for a in actions:
-            if not isinstance(a, Emit):
-                continue
-            rec = a.record
-            if isinstance(rec, RequestLogEntry):
-                if not rec.probe:
-                    self.request(rec, mono)
-            elif isinstance(rec, RoutingEvent):
-                self.event(rec, mono, pools_of)
 
     def request(self, rec: RequestLogEntry, mono: float) -> None:
         """One finished request (R-93 request counters)."""

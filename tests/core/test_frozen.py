@@ -1,0 +1,144 @@
+"""meshcore.frozen.fast_frozen: a faster constructor, the same values.
+
+The events, actions, records and wire models are frozen slotted dataclasses
+built through `fast_frozen`; they must behave exactly like the plain
+dataclass would (ARCHITECTURE: events and actions are frozen values)."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import pickle
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import meshcore.actions
+import meshcore.events
+import meshcore.records
+import meshcore.types
+from meshcore.frozen import fast_frozen
+
+
+@dataclass(frozen=True, slots=True)
+class Plain:
+    a: int
+    b: str
+    c: tuple[int, ...] = ()
+    d: dict[str, Any] = field(default_factory=dict)
+    e: float | None = field(default=None, kw_only=True)
+
+
+@fast_frozen
+@dataclass(frozen=True, slots=True)
+class Fast:
+    a: int
+    b: str
+    c: tuple[int, ...] = ()
+    d: dict[str, Any] = field(default_factory=dict)
+    e: float | None = field(default=None, kw_only=True)
+
+
+def _same(fast: Fast, plain: Plain) -> None:
+    assert dataclasses.asdict(fast) == dataclasses.asdict(plain)
+    assert repr(fast).replace("Fast", "Plain") == repr(plain)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(), st.text(max_size=5), st.tuples(st.integers()),
+       st.dictionaries(st.text(max_size=3), st.integers(), max_size=3),
+       st.one_of(st.none(), st.floats(allow_nan=False)))
+def test_values_equal_the_plain_dataclass(a: int, b: str, c: tuple[int, ...],
+                                          d: dict[str, Any], e: float | None) -> None:
+    _same(Fast(a, b, c, d, e=e), Plain(a, b, c, d, e=e))
+    _same(Fast(a=a, b=b), Plain(a=a, b=b))
+    x = Fast(a, b, c, d, e=e)
+    assert x == Fast(a, b, c, d, e=e) and x != Fast(a + 1, b, c, d, e=e)
+    assert type(x) is Fast
+
+
+def test_defaults_and_factories_are_fresh() -> None:
+    x, y = Fast(1, "x"), Fast(1, "x")
+    assert x.c == () and x.d == {} and x.e is None
+    assert x.d is not y.d
+
+
+def test_immutable_and_hashable_like_a_frozen_dataclass() -> None:
+    x = Fast(1, "x", (2,))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        x.a = 2  # type: ignore[misc]
+    for obj in (x, Plain(1, "x")):  # CPython 3.11 raises TypeError here for both
+        with pytest.raises((AttributeError, TypeError)):
+            obj.other = 1  # type: ignore[attr-defined]
+    for obj in (x, Plain(1, "x")):  # a dict field value makes both unhashable
+        with pytest.raises(TypeError):
+            hash(obj)
+    usage = meshcore.types.Usage(3, 4)
+    assert hash(usage) == hash(meshcore.types.Usage(3, 4)) and usage.total_tokens == 7
+
+
+def test_replace_copy_and_pickle_round_trip() -> None:
+    x = Fast(1, "x", (2,), {"k": 1}, e=0.5)
+    assert dataclasses.replace(x, a=5) == Fast(5, "x", (2,), {"k": 1}, e=0.5)
+    assert copy.copy(x) == x and copy.deepcopy(x) == x
+    assert pickle.loads(pickle.dumps(x)) == x
+
+
+def test_bad_calls_raise_the_usual_type_errors() -> None:
+    with pytest.raises(TypeError, match="missing 1 required positional argument: 'b'"):
+        Fast(1)  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="unexpected keyword argument 'zz'"):
+        Fast(1, "x", zz=3)  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        Fast(1, "x", (), {}, 0.5)  # type: ignore[misc]  # e is keyword-only
+
+
+def test_unsuitable_classes_are_left_alone() -> None:
+    @dataclass(frozen=True)
+    class NoSlots:
+        a: int
+
+    @dataclass(slots=True)
+    class NotFrozen:
+        a: int
+
+    @dataclass(frozen=True, slots=True)
+    class PostInit:
+        a: int
+
+        def __post_init__(self) -> None:
+            if self.a < 0:
+                raise ValueError("negative")
+
+    for cls in (NoSlots, NotFrozen, PostInit):
+        init = cls.__init__
+        assert fast_frozen(cls) is cls and cls.__init__ is init
+    with pytest.raises(ValueError):
+        PostInit(-1)
+
+
+def test_subclass_instances_are_built_the_ordinary_way() -> None:
+    @dataclass(frozen=True, slots=True)
+    class Sub(Fast):
+        f: int = 0
+
+    s = Sub(1, "x", f=3)
+    assert type(s) is Sub and (s.a, s.b, s.f) == (1, "x", 3)
+    assert s == Sub(1, "x", f=3) and copy.deepcopy(s) == s
+
+    class NotADataclass(Fast):
+        pass
+
+    with pytest.raises(TypeError, match="NotADataclass"):
+        NotADataclass(1, "x")
+
+
+def test_the_core_value_classes_use_the_fast_constructor() -> None:
+    for mod in (meshcore.actions, meshcore.events, meshcore.records, meshcore.types):
+        for obj in vars(mod).values():
+            if (isinstance(obj, type) and obj.__module__ == mod.__name__
+                    and dataclasses.is_dataclass(obj) and obj.__dataclass_params__.frozen):
+                assert obj.__init__ is object.__init__, obj  # built by fast_frozen
