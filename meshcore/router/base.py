@@ -74,6 +74,7 @@ class RouterBase:
         # the dict's dead slots (tens of microseconds per attempt at the cap)
         self.finished_order: deque[str] = deque()
         self.request_seq = 0
+        self.id_prefix: str | None = None  # response-id prefix, from the seed
         self.probe_seq = 0
         self.deprecated_warned: set[str] = set()
         self.last_selected: dict[str, str] = {}

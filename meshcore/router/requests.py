@@ -57,7 +57,7 @@ from meshcore.router.retry import (
 )
 from meshcore.router.selection import FAST_STRATEGIES
 from meshcore.router.state import AttemptState, ModelState, RequestState
-from meshcore.types import OutcomeClass, Usage
+from meshcore.types import OutcomeClass, Purpose, Usage
 from meshcore.wire.classify import classify
 
 
@@ -75,9 +75,11 @@ class RequestOps(LazySelectOps):
             return
         pool, members, cap_filter, single = target
         timeout = ev.timeout_s if ev.timeout_s is not None else pool.deadline_s
-        digest = hashlib.blake2b(
-            f"{self.seed}:{self.request_seq}".encode(), digest_size=12
-        ).hexdigest()
+        prefix = self.id_prefix
+        if prefix is None:  # 12 hex digits from the seed, then the sequence number
+            prefix = self.id_prefix = hashlib.blake2b(
+                f"response-id:{self.seed}".encode(), digest_size=6).hexdigest()
+        digest = f"{prefix}{self.request_seq:012x}"
         req = RequestState(
             request_id=ev.request_id, seq=self.request_seq, pool=pool, members=members,
             features=ev.features, deadline=self.now.mono + max(0.0, timeout),
@@ -238,8 +240,8 @@ class RequestOps(LazySelectOps):
         )
         actions.append(SendAttempt(
             aid, req.request_id, mid, m.provider_id, self.config.models[mid].name, number,
-            min(prov_cfg.timeout_s, remaining), first, key_index=prov.key_index,
-            response_id=req.response_id, deadline_mono=req.deadline,
+            min(prov_cfg.timeout_s, remaining), first, Purpose.USER, prov.key_index,
+            req.response_id, req.deadline,
         ))
 
     # -- outcomes -------------------------------------------------------------------------
