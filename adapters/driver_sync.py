@@ -92,11 +92,14 @@ class SyncDriver:
         `metadata` seeds the middleware context (R-108)."""
         eng = self.engine
         run = Run(eng.new_request_id())
-        cond = threading.Condition()
+        # the condition is made on the first wait only: most requests never
+        # wait (their next action is already queued when they look)
+        conds: list[threading.Condition] = []
 
         def wake() -> None:
-            with cond:
-                cond.notify_all()
+            if conds:
+                with conds[0]:
+                    conds[0].notify_all()
 
         run.wake = wake
         eng.register(run)
@@ -109,7 +112,9 @@ class SyncDriver:
             while True:
                 action = run.pop()
                 if action is None:
-                    self._wait(run, cond)
+                    if not conds:
+                        conds.append(threading.Condition())
+                    self._wait(run, conds[0])
                     continue
                 if isinstance(action, SendAttempt):
                     yield from self._attempt(run, action, request, ctx)
@@ -198,12 +203,14 @@ class SyncDriver:
                                      normalise_headers(response.headers, time.time()))
                 last = clock()
                 pieces = iter(response.iter_stream())
+                streaming = attempt.stream
                 while True:
-                    bound = next_bound(stream=attempt.stream, started=started,
-                                       timeout_s=send.timeout_s, first_chunk_at=first_at,
-                                       request_deadline=req_deadline, head_seen=True,
-                                       has_content=attempt.has_content, last_data=last)
-                    IO_DEADLINE.set(bound.at)
+                    if streaming:  # a plain body keeps the bound set above
+                        bound = next_bound(stream=True, started=started,
+                                           timeout_s=send.timeout_s, first_chunk_at=first_at,
+                                           request_deadline=req_deadline, head_seen=True,
+                                           has_content=attempt.has_content, last_data=last)
+                        IO_DEADLINE.set(bound.at)
                     piece = next(pieces, None)
                     if piece is None:
                         break

@@ -82,6 +82,7 @@ class Run:
     attempts: dict[str, Attempt] = field(default_factory=dict)
     current: Attempt | None = None
     meta: dict[str, Any] | None = None
+    owned: list[str] = field(default_factory=list)  # attempt ids routed to this run
 
     def push(self, action: Action) -> None:
         self.pending.append(action)
@@ -193,6 +194,8 @@ class Engine:
                 return
             self._owners[a.attempt_id] = a.request_id
             run = self._runs.get(a.request_id)
+            if run is not None:
+                run.owned.append(a.attempt_id)
         elif isinstance(a, CancelAttempt):
             rid = self._owners.pop(a.attempt_id, None)
             run = self._runs.get(rid) if rid is not None else None
@@ -234,8 +237,9 @@ class Engine:
     def unregister(self, run: Run) -> None:
         with self._lock:
             self._runs.pop(run.request_id, None)
-            for aid in [a for a, r in self._owners.items() if r == run.request_id]:
-                del self._owners[aid]
+            for aid in run.owned:  # not a scan of every request's attempts
+                if self._owners.get(aid) == run.request_id:
+                    del self._owners[aid]
 
     def close(self) -> None:
         self.state.close()

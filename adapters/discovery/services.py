@@ -53,6 +53,7 @@ class _Base:
     def __init__(self, engine: Any, feed: Feed) -> None:
         self.engine = engine
         self.feed = feed
+        self._enabled_for: tuple[MeshConfig, bool] | None = None
         self.due: dict[str, float] = {}
         self._pool: httpcore.ConnectionPool | None = None
         self._apool: httpcore.AsyncConnectionPool | None = None
@@ -61,7 +62,8 @@ class _Base:
     @property
     def base(self) -> MeshConfig:
         """The loaded configuration (without discovered models)."""
-        cfg: MeshConfig = self.engine.view(lambda r: r.discovery.base)
+        # one attribute read: atomic, so no need to take the engine's lock
+        cfg: MeshConfig = self.engine.router.discovery.base
         return cfg
 
     def settings(self) -> dict[str, Any]:
@@ -71,10 +73,18 @@ class _Base:
 
     @property
     def enabled(self) -> bool:
-        """Discovery runs only with a `discovery` section (R-101) and `enabled`."""
-        disc = self.base.sections.get("discovery")
+        """Discovery runs only with a `discovery` section (R-101) and `enabled`.
+        Remembered per configuration object (a reload installs a new one): the
+        sync client asks before every request."""
+        base = self.base
+        cached = self._enabled_for
+        if cached is not None and cached[0] is base:
+            return cached[1]
+        disc = base.sections.get("discovery")
         present = isinstance(disc, dict) and bool(disc.get("present"))
-        return present and bool(self.settings().get("enabled", True))
+        on = present and bool(self.settings().get("enabled", True))
+        self._enabled_for = (base, on)
+        return on
 
     def provider_ids(self) -> list[str]:
         """The configured providers of this service (enabled, with a models endpoint)."""
