@@ -225,20 +225,29 @@ class AsyncDriver:
                 await self._delay(hreq, bound.at)
                 bound = bound_now(False)
                 IO_DEADLINE.set(bound.at)
+                body: list[bytes] | None = None
                 with anyio.CancelScope() as scope:
                     box["scope"] = scope
                     if aid in run.cancelled:
                         scope.cancel()
                     response = await self.pool.handle_async_request(core_request(
                         hreq.method, hreq.url, hreq.headers, hreq.body, bound.at - clock()))
+                    if not attempt.stream:
+                        # a plain body yields nothing to the caller while it is read,
+                        # so it is read inside the same cancel scope (one scope, not
+                        # one per piece: entering a scope is costly)
+                        body = [piece async for piece in response.aiter_stream()]
                 box["scope"] = None
                 if response is None or aid in run.cancelled:
                     raise _Aborted
                 attempt.receive_head(response.status,
                                      normalise_headers(response.headers, time.time()))
                 last = clock()
-                pieces = response.aiter_stream()
-                while True:
+                if body is not None:
+                    for piece in body:
+                        attempt.receive_data(piece)  # a plain body gives no chunks
+                pieces = response.aiter_stream() if body is None else None
+                while pieces is not None:
                     bound = bound_now(True)
                     IO_DEADLINE.set(bound.at)
                     piece: bytes | None = None
