@@ -52,15 +52,23 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--token", metavar="T", help="bearer token to require (enables auth)")
     p.add_argument("--log-level", choices=LOG_LEVELS, default="INFO")
     p.add_argument("--backend", choices=("asyncio", "trio"), default="asyncio")
+    p.add_argument("--loop", choices=("auto", "asyncio", "uvloop"), default="auto",
+                   help="asyncio event loop: uvloop when installed (auto), the standard "
+                        "loop, or uvloop (an error when it is not installed)")
     p.add_argument("--record", metavar="F", help="write the event log (R-99) to F")
 
 
 def serve_command(args: argparse.Namespace) -> int:
     """Run the proxy until SIGTERM/SIGINT (R-118)."""
-    from adapters.proxy.server import ConfigSource, run_proxy
+    from adapters.proxy.server import ConfigSource, backend_options, run_proxy
 
     if args.port is not None and not 0 <= args.port <= 65535:
         _err("serve", f"--port {args.port}: must be in 0..65535")
+        return 2
+    try:
+        backend_options(args.backend, args.loop)
+    except ValueError as exc:
+        _err("serve", f"--loop {args.loop}: {exc}")
         return 2
     logging.basicConfig(level=getattr(logging, args.log_level),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -73,7 +81,7 @@ def serve_command(args: argparse.Namespace) -> int:
     try:
         return run_proxy(source, host=args.host, port=args.port, token=args.token,
                          backend=args.backend, record=args.record, log_level=args.log_level,
-                         announce=announce)
+                         announce=announce, loop=args.loop)
     except (ConfigurationError, ValueError, TypeError) as exc:
         where = source.path or "the environment"
         _err("serve", f"invalid configuration ({where}):")

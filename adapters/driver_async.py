@@ -236,7 +236,7 @@ class AsyncDriver:
                         # a plain body yields nothing to the caller while it is read,
                         # so it is read inside the same cancel scope (one scope, not
                         # one per piece: entering a scope is costly)
-                        body = [piece async for piece in response.aiter_stream()]
+                        body = [part async for part in response.aiter_stream()]
                 box["scope"] = None
                 if response is None or aid in run.cancelled:
                     raise _Aborted
@@ -244,8 +244,8 @@ class AsyncDriver:
                                      normalise_headers(response.headers, time.time()))
                 last = clock()
                 if body is not None:
-                    for piece in body:
-                        attempt.receive_data(piece)  # a plain body gives no chunks
+                    for part in body:
+                        attempt.receive_data(part)  # a plain body gives no chunks
                 pieces = response.aiter_stream() if body is None else None
                 while pieces is not None:
                     bound = bound_now(True)

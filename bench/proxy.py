@@ -13,6 +13,14 @@ request and the response headers). Throughput part: 64 client threads, each with
 its own keep-alive connection, run K streamed chat requests to the end (`[DONE]`);
 reported are streams/s and chunks/s, direct and through the proxy.
 Target: <= 1 ms added median. `--write` stores the table in bench/results/proxy.md.
+
+Split (`--split`, on by default): the same sequential measurement against two
+stand-ins served exactly like the proxy (hypercorn, same settings, same loop):
+`hypercorn`, a trivial ASGI app answering canned JSON (the server's own cost),
+and `app`, the real `ProxyApp` whose client call returns a canned result (the
+server plus the proxy app's own work, without the outbound call). The rest of
+the added latency is the async client call (routing, driver, httpcore, the
+second loopback hop). Each stand-in runs in its own process, like the proxy.
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+MARKER = "<!-- analysis: kept by --write -->"
 BODY = {"model": "chat", "messages": [{"role": "user", "content": "hello there"}]}
 
 
@@ -47,6 +56,93 @@ def start(argv: list[str]) -> tuple[subprocess.Popen[str], int]:
     threading.Thread(target=lambda: [lines.put(x) for x in out], daemon=True).start()
     first = lines.get(timeout=30)
     return proc, int(first.strip().rsplit(":", 1)[1])
+
+
+def _child(kind: str, config: str, loop: str) -> int:
+    """Serve one benchmark target (`proxy`, `app` or `hypercorn`) on a free port."""
+    sys.path.insert(0, str(ROOT))
+    import anyio
+
+    from adapters.proxy.server import ConfigSource, backend_options, open_listener, run_proxy
+    from adapters.proxy.server import serve_app as serve
+
+    def announce(url: str) -> None:
+        print(f"listening on {url}", flush=True)
+
+    if kind == "proxy":
+        return run_proxy(ConfigSource(config), port=0, log_level="ERROR", announce=announce,
+                         loop=loop)
+    import signal
+
+    from adapters.build import build
+    from adapters.client import AsyncMeshClient
+    from adapters.proxy.app import ProxyApp
+    from adapters.proxy.settings import settings_from
+
+    built = build((), config=config)
+    client = AsyncMeshClient(built)
+    app = ProxyApp(client, settings_from(built, port=0))
+    if kind == "app":
+        real = client._call
+        canned: dict[str, Any] = {}
+
+        async def call(op: Any, data: dict[str, Any], options: Any) -> Any:
+            if "r" not in canned:  # one real call, then the same result every time
+                canned["r"] = await real(op, data, options)
+            return canned["r"]
+
+        client._call = call  # type: ignore[method-assign]
+    else:
+        payload = json.dumps({"id": "x", "object": "chat.completion", "created": 1,
+                              "model": "m0", "choices": []}).encode()
+        inner = app
+
+        class Trivial:
+            settings = inner.settings
+
+            async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+                if scope["type"] == "lifespan":
+                    await inner(scope, receive, send)
+                    return
+                while (await receive()).get("more_body"):
+                    pass
+                await send({"type": "http.response.start", "status": 200, "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", b"%d" % len(payload))]})
+                await send({"type": "http.response.body", "body": payload})
+
+        target: Any = Trivial()
+    sock = open_listener("127.0.0.1", 0)
+
+    async def trigger() -> None:
+        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as sigs:
+            async for _ in sigs:
+                app.begin_shutdown()
+                return
+
+    async def main() -> None:
+        await serve(target if kind == "hypercorn" else app, sock, backend="asyncio",
+                    shutdown_trigger=trigger, log_level="ERROR")
+
+    print(f"listening on http://127.0.0.1:{sock.getsockname()[1]}", flush=True)
+    anyio.run(main, backend="asyncio", backend_options=backend_options("asyncio", loop))
+    return 0
+
+
+def ready(port: int) -> None:
+    """Wait (bounded) until a child answers: it announces before its lifespan ran."""
+    deadline = time.monotonic() + 30
+    while True:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        try:
+            post(conn, "/v1/chat/completions", BODY)
+            return
+        except (ConnectionError, RuntimeError, http.client.HTTPException):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)  # bounded poll: the child is still starting
+        finally:
+            conn.close()
 
 
 def post(conn: http.client.HTTPConnection, path: str, body: dict[str, Any]) -> bytes:
@@ -65,29 +161,39 @@ def pct(values: list[float], p: float) -> float:
     return s[min(len(s) - 1, round(p / 100.0 * (len(s) - 1)))]
 
 
-def sequential(fake: int, proxy: int, n: int) -> dict[str, float]:
+def sequential(fake: int, proxy: int, n: int,
+               others: dict[str, int] | None = None) -> dict[str, float]:
+    """Interleaved sequential requests: direct, proxy, then each of `others`."""
     direct_c = http.client.HTTPConnection("127.0.0.1", fake, timeout=30)
-    proxy_c = http.client.HTTPConnection("127.0.0.1", proxy, timeout=30)
+    conns = {"proxy": http.client.HTTPConnection("127.0.0.1", proxy, timeout=30)}
+    for name, port in (others or {}).items():
+        conns[name] = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     direct_body = {**BODY, "model": "m0"}
     for _ in range(50):  # warm-up: connections, pools, code paths
         post(direct_c, "/v1/chat/completions", direct_body)
-        post(proxy_c, "/v1/chat/completions", BODY)
+        for c in conns.values():
+            post(c, "/v1/chat/completions", BODY)
     d: list[float] = []
-    p: list[float] = []
+    times: dict[str, list[float]] = {name: [] for name in conns}
     for _ in range(n):
         t0 = time.perf_counter()
         post(direct_c, "/v1/chat/completions", direct_body)
-        t1 = time.perf_counter()
-        post(proxy_c, "/v1/chat/completions", BODY)
-        t2 = time.perf_counter()
-        d.append((t1 - t0) * 1000)
-        p.append((t2 - t1) * 1000)
+        d.append((time.perf_counter() - t0) * 1000)
+        for name, c in conns.items():
+            t0 = time.perf_counter()
+            post(c, "/v1/chat/completions", BODY)
+            times[name].append((time.perf_counter() - t0) * 1000)
     direct_c.close()
-    proxy_c.close()
-    return {"direct_median": statistics.median(d), "direct_p99": pct(d, 99),
-            "proxy_median": statistics.median(p), "proxy_p99": pct(p, 99),
-            "added_median": statistics.median(p) - statistics.median(d),
-            "added_p99": pct(p, 99) - pct(d, 99)}
+    for c in conns.values():
+        c.close()
+    p = times["proxy"]
+    out = {"direct_median": statistics.median(d), "direct_p99": pct(d, 99),
+           "proxy_median": statistics.median(p), "proxy_p99": pct(p, 99),
+           "added_median": statistics.median(p) - statistics.median(d),
+           "added_p99": pct(p, 99) - pct(d, 99)}
+    for name, values in times.items():
+        out[f"{name}_added"] = statistics.median(values) - statistics.median(d)
+    return out
 
 
 def streams(port: int, model: str, threads: int, per: int) -> dict[str, float]:
@@ -130,8 +236,17 @@ def main() -> int:
     ap.add_argument("--streams", type=int, default=64)
     ap.add_argument("--per-stream", type=int, default=10)
     ap.add_argument("--backend", choices=("asyncio", "trio"), default="asyncio")
+    ap.add_argument("--loop", choices=("auto", "asyncio", "uvloop"), default="auto",
+                    help="asyncio event loop of the proxy and stand-ins (auto: uvloop if "
+                    "installed)")
+    ap.add_argument("--no-split", dest="split", action="store_false",
+                    help="skip the hypercorn / app stand-ins")
     ap.add_argument("--write", action="store_true")
+    ap.add_argument("--child", choices=("proxy", "app", "hypercorn"), help=argparse.SUPPRESS)
+    ap.add_argument("--config", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.child:
+        return _child(args.child, args.config, args.loop)
     fake, fport = start(["-m", "adapters.fake_provider", "--port", "0"])
     tmp = tempfile.TemporaryDirectory()
     cfg = {"providers": {"p0": {"connector": "openai.compatible.v1", "api_key": "k",
@@ -141,22 +256,43 @@ def main() -> int:
            "pools": {"chat": {"models": ["p0.m0"]}}}
     path = Path(tmp.name) / "bench.json"
     path.write_text(json.dumps(cfg), encoding="utf-8")
-    proxy, pport = start(["-m", "adapters.cli", "serve", "--config", str(path), "--port", "0",
-                          "--log-level", "ERROR", "--backend", args.backend])
+    if args.backend == "trio":
+        proxy, pport = start(["-m", "adapters.cli", "serve", "--config", str(path), "--port",
+                              "0", "--log-level", "ERROR", "--backend", "trio"])
+    else:
+        proxy, pport = start([__file__, "--child", "proxy", "--config", str(path),
+                              "--loop", args.loop])
+    procs = [proxy, fake]
     try:
-        seq = sequential(fport, pport, args.requests)
+        stand_ins: dict[str, int] = {}
+        if args.split:
+            for kind in ("hypercorn", "app"):
+                proc, port = start([__file__, "--child", kind, "--config", str(path),
+                                    "--loop", args.loop])
+                procs.insert(0, proc)
+                stand_ins[kind] = port
+        for port in (pport, *stand_ins.values()):
+            ready(port)
+        seq = sequential(fport, pport, args.requests, stand_ins)
         direct_s = streams(fport, "m0", args.streams, args.per_stream)
         proxy_s = streams(pport, "chat", args.streams, args.per_stream)
+        after = sequential(fport, pport, max(100, args.requests // 5))
     finally:
-        for proc in (proxy, fake):
+        for proc in procs:
             proc.terminate()
             proc.wait(timeout=30)
         tmp.cleanup()
+    loop = "trio" if args.backend == "trio" else args.loop
+    if loop == "auto":
+        from adapters.proxy.server import backend_options
+
+        loop = "uvloop" if backend_options("asyncio") else "asyncio"
     lines = [
         "# Proxy benchmark",
         "",
         f"Machine: {platform.platform()}, Python {platform.python_version()}, "
-        f"{os.cpu_count()} CPU(s) shared with other jobs; proxy backend {args.backend}.",
+        f"{os.cpu_count()} CPU(s) shared with other jobs; proxy backend {args.backend} "
+        f"(event loop: {loop}).",
         "Fake provider and proxy each in their own process; client on loopback "
         "with keep-alive connections.",
         "",
@@ -172,6 +308,25 @@ def main() -> int:
         f"Target: <= 1 ms added median -> "
         f"{'met' if seq['added_median'] <= 1.0 else 'NOT met'}.",
         "",
+    ]
+    if stand_ins:
+        hyp, app = seq["hypercorn_added"], seq["app_added"]
+        lines += [
+            "Split of the added median (stand-ins measured in the same interleaved loop):",
+            "",
+            "| part | ms |",
+            "| --- | ---: |",
+            f"| hypercorn (trivial ASGI app vs the fake provider) | {hyp:.3f} |",
+            f"| proxy app's own work (app with a canned client result, minus hypercorn) | "
+            f"{app - hyp:.3f} |",
+            f"| async client call (routing, driver, httpcore, second hop) | "
+            f"{seq['added_median'] - app:.3f} |",
+            "",
+        ]
+    lines += [
+        f"After the stream phase (its ~{args.streams} pooled upstream connections still "
+        f"open): added median {after['added_median']:.3f} ms.",
+        "",
         f"## Throughput: {args.streams} concurrent streams x {args.per_stream} each",
         "",
         "| path | wall s | streams/s | chunks/s |",
@@ -185,7 +340,12 @@ def main() -> int:
     text = "\n".join(lines)
     print(text)
     if args.write:
-        (ROOT / "bench" / "results" / "proxy.md").write_text(text, encoding="utf-8")
+        out = ROOT / "bench" / "results" / "proxy.md"
+        # keep the hand-written analysis below the marker across re-runs
+        old = out.read_text(encoding="utf-8") if out.exists() else ""
+        if MARKER in old:
+            text += "\n" + MARKER + old.split(MARKER, 1)[1]
+        out.write_text(text, encoding="utf-8")
     return 0
 
 

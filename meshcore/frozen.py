@@ -16,8 +16,9 @@ instance is born: a private twin class with the same slots and no
 then the instance's `__class__` is switched to the frozen class (allowed
 because both classes have the identical slot layout). The constructor is
 generated with the dataclass's own signature, defaults and default
-factories, so calls and errors look the same as before. Subclasses (which
-must be dataclasses themselves) are built the ordinary way. Classes the trick
+factories, so calls and errors look the same as before. Subclasses are
+built the ordinary way (their own dataclass `__init__`, or for a plain
+subclass that only adds behaviour, the dataclass's). Classes the trick
 cannot serve (not frozen, not slotted, a base class that has storage of its own,
 fields excluded from `__init__`, a `__post_init__`) are returned unchanged.
 """
@@ -44,15 +45,6 @@ _FACTORY = _Factory()
 def _rebuild(cls: type[T], values: dict[str, Any]) -> T:
     """Unpickling and copying: construct from the field values."""
     return cls(**values)
-
-
-def _subclass_new(c: type[T], /, *args: Any, **kwargs: Any) -> T:
-    """A subclass of a fast class is built the ordinary way: its own
-    (dataclass-generated) `__init__` fills the fields."""
-    if c.__init__ is object.__init__:
-        raise TypeError(f"{c.__qualname__} subclasses a frozen value class; "
-                        "declare it with @dataclass(frozen=True) so it has an __init__")
-    return object.__new__(c)
 
 
 def _layout_free(base: type) -> bool:
@@ -116,9 +108,19 @@ def fast_frozen(cls: type[T]) -> type[T]:
         own = names if kind is cls else tuple(f.name for f in dataclasses.fields(kind))
         return (_rebuild, (kind, {n: getattr(self, n) for n in own}))
 
+    dataclass_init = cls.__init__
+
+    def subclass_new(c: type[T], /, *args: Any, **kwargs: Any) -> T:
+        # a subclass is built the ordinary way: its own dataclass __init__
+        # runs after this, or, for a plain subclass, the dataclass's own one here
+        o = object.__new__(c)
+        if c.__init__ is object.__init__:
+            dataclass_init(o, *args, **kwargs)
+        return o
+
     def __init_subclass__(sub: type, /, **kwargs: Any) -> None:
         super(cls, sub).__init_subclass__(**kwargs)  # type: ignore[misc]
-        sub.__new__ = _subclass_new  # type: ignore[method-assign]
+        sub.__new__ = subclass_new  # type: ignore[method-assign,assignment]
 
     cls.__new__ = new  # type: ignore[method-assign]
     cls.__init__ = object.__init__  # type: ignore[method-assign]

@@ -4,9 +4,20 @@
 API. Per request: drain check (R-118), CORS preflight (R-115), route and
 `proxy.endpoints` check (R-112), method, bearer auth (R-113), the loopback rule
 for commands, bounded body (413) and media type (415), then the handler. The
-handler runs in a task group together with a watcher of `http.disconnect`, so
-a client that goes away cancels its request (R-42), and the drain watcher can
-cancel what is still running when `shutdown_timeout` passes (R-118).
+handler runs in its own cancel scope; while a routed call is in flight a
+watcher task listens for `http.disconnect`, so a client that goes away cancels
+its request (R-42), and the drain watcher can cancel what is still running
+when `shutdown_timeout` passes (R-118).
+
+Per-request cost (issue 6): everything that depends only on the settings
+(CORS headers, token bytes, route table) is computed once, when the settings
+are installed; request headers are read once into a dict; the body is parsed
+once. The disconnect watcher is spawned into the app's long-lived task group
+(when the lifespan runs), not into a task group per request, and only for
+calls that await the network: a new task group plus its cancellation costs
+more per request than the rest of the app's own work. The watcher ends when
+the server reports `http.disconnect`, which hypercorn (like any ASGI server)
+does as soon as the response is complete, or at the latest when the app stops.
 
 Response headers of routed calls come from `adapters.engine.RUN_META`, which
 the run of the request fills in (`X-ModelMesh-Model`, `-Provider`, `-Attempts`,
@@ -20,7 +31,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -34,8 +44,8 @@ from adapters.client import AsyncMeshClient, AsyncStream
 from adapters.engine import RUN_META
 from adapters.namespaces import CallOptions
 from adapters.observability import CONTENT_TYPE, metrics_text
-from adapters.proxy.asgi import Receive, Responder, Scope, Send, dumps, header, read_body
-from adapters.proxy.auth import bearer_token, is_loopback, token_matches
+from adapters.proxy.asgi import Receive, Responder, Scope, Send, dumps, header_map, read_body
+from adapters.proxy.auth import bearer_token, is_loopback, token_bytes_match
 from adapters.proxy.errors import (
     ProxyError,
     error_for_exception,
@@ -44,68 +54,24 @@ from adapters.proxy.errors import (
 )
 from adapters.proxy.health import health_body
 from adapters.proxy.multipart import boundary_of, parse_form
+from adapters.proxy.routes import (
+    JSON_BODY,
+    OPERATIONS,
+    WATCHED,
+    Route,
+    media_type,
+    param_of,
+)
+from adapters.proxy.routes import route as find_route
+from adapters.proxy.routes import text as header_text
 from adapters.proxy.settings import ProxySettings
 from adapters.proxy.sse import SSE_DONE, SSE_HEADERS, sse_data, sse_error
 from meshcore.errors import ModelMeshError
-from meshcore.types import Operation
 from meshcore.wire.models import parse_request
 
 __all__ = ["ProxyApp"]
 
 log = logging.getLogger("modelmesh.proxy")
-
-
-@dataclass(frozen=True)
-class _Route:
-    template: str
-    methods: tuple[str, ...]
-    handler: str
-    params: tuple[str, ...] = ()
-
-
-_FIXED: dict[str, tuple[str, str]] = {
-    "/v1/models": ("GET", "models"),
-    "/v1/chat/completions": ("POST", "chat"),
-    "/v1/embeddings": ("POST", "embeddings"),
-    "/v1/images/generations": ("POST", "images"),
-    "/v1/audio/speech": ("POST", "speech"),
-    "/v1/audio/transcriptions": ("POST", "transcriptions"),
-    "/health": ("GET", "health"),
-    "/metrics": ("GET", "metrics"),
-    "/v1/modelmesh/pools": ("GET", "pools"),
-    "/v1/modelmesh/usage": ("GET", "usage"),
-}
-_EXPLAIN = re.compile(r"^/v1/modelmesh/pools/([^/]+)/explain$")
-_ROTATE = re.compile(r"^/v1/modelmesh/pools/([^/]+)/rotate$")
-_COMMAND = re.compile(r"^/v1/modelmesh/(models|providers)/([^/]+)/(activate|deactivate)$")
-_OPERATIONS = {"chat": Operation.CHAT, "embeddings": Operation.EMBEDDINGS,
-               "images": Operation.IMAGES, "speech": Operation.SPEECH,
-               "transcriptions": Operation.TRANSCRIPTION}
-_JSON_BODY = frozenset({"chat", "embeddings", "images", "speech"})
-
-
-def _route(path: str) -> _Route | None:
-    fixed = _FIXED.get(path)
-    if fixed is not None:
-        return _Route(path, (fixed[0],), fixed[1])
-    if m := _EXPLAIN.match(path):
-        return _Route("/v1/modelmesh/pools/{pool}/explain", ("GET",), "explain", m.groups())
-    if m := _ROTATE.match(path):
-        return _Route("/v1/modelmesh/pools/{pool}/rotate", ("POST",), "rotate", m.groups())
-    if m := _COMMAND.match(path):
-        kind, target, op = m.groups()
-        return _Route(f"/v1/modelmesh/{kind}/{{id}}/{op}", ("POST",), "command",
-                      (kind, target, op))
-    return None
-
-
-def _media_type(value: str | None) -> str:
-    return (value or "").split(";", 1)[0].strip().lower()
-
-
-def _param_of(message: str) -> str | None:
-    head, sep, _ = message.partition(":")
-    return head.strip() if sep and " " not in head.strip() else None
 
 
 @dataclass(eq=False)
@@ -117,8 +83,12 @@ class _Flight:
     out: Responder | None = None
     streaming: bool = False
     pool: str | None = None
+    headers: dict[bytes, bytes] = field(default_factory=dict)
+    done: bool = False
 
     def cancel(self, reason: str) -> None:
+        if self.done or (self.out is not None and self.out.finished):
+            return  # the answer is complete: nothing left to cancel
         if self.reason is None:
             self.reason = reason
         if self.scope is not None:
@@ -151,12 +121,16 @@ class ProxyApp:
         self.flights: set[_Flight] = set()
         self._shutdown: anyio.Event | None = None
         self._drained: anyio.Event | None = None
-        self._handlers: dict[str, Callable[[Scope, _Flight, _Route, _Body],
+        self._tg: anyio.abc.TaskGroup | None = None
+        self._cors_fixed: list[tuple[bytes, bytes]] | None = None
+        self._tokens: tuple[bytes, ...] = ()
+        self._prepare_settings()
+        self._handlers: dict[str, Callable[[Scope, _Flight, Route, _Body],
                                            Awaitable[None]]] = {
             "models": self._models, "health": self._health, "metrics": self._metrics,
             "pools": self._pools, "usage": self._usage, "explain": self._explain,
             "rotate": self._rotate, "command": self._command,
-            **{name: self._routed for name in _OPERATIONS},
+            **{name: self._routed for name in OPERATIONS},
         }
 
     # ------------------------------------------------------------ lifecycle
@@ -167,9 +141,11 @@ class ProxyApp:
             self._shutdown = anyio.Event()
             self._drained = anyio.Event()
             tg.start_soon(self._drain_watcher)
+            self._tg = tg
             try:
                 yield self
             finally:
+                self._tg = None
                 tg.cancel_scope.cancel()
 
     def begin_shutdown(self) -> None:
@@ -220,40 +196,46 @@ class ProxyApp:
             return
         await send({"type": "lifespan.shutdown.complete"})
 
-    def _cors(self, scope: Scope) -> list[tuple[bytes, bytes]]:
+    def _prepare_settings(self) -> None:
+        """Per-settings constants: CORS headers when they do not depend on the
+        request's Origin, and the configured tokens as bytes."""
         s = self.settings
+        self._tokens = tuple(t.encode() for t in s.tokens)
         if not s.cors_enabled:
-            return []
-        origin = header(scope, b"origin")
-        if origin is not None and origin in s.cors_origins and origin != "*":
+            self._cors_fixed = []
+        elif set(s.cors_origins) == {"*"}:
+            self._cors_fixed = [(b"access-control-allow-origin", b"*")]
+        else:
+            self._cors_fixed = None  # depends on the Origin header
+
+    def _cors(self, headers: dict[bytes, bytes]) -> list[tuple[bytes, bytes]]:
+        if self._cors_fixed is not None:
+            return self._cors_fixed
+        origins = self.settings.cors_origins
+        origin = header_text(headers.get(b"origin"))
+        if origin is not None and origin in origins and origin != "*":
             return [(b"access-control-allow-origin", origin.encode("latin-1")),
                     (b"vary", b"Origin")]
-        if "*" in s.cors_origins:
+        if "*" in origins:
             return [(b"access-control-allow-origin", b"*")]
         return []
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         self.total_requests += 1
-        out = Responder(send, self._cors(scope))
-        flight = _Flight(out=out)
+        headers = header_map(scope)
+        out = Responder(send, self._cors(headers))
+        flight = _Flight(out=out, headers=headers)
         self.flights.add(flight)
         try:
-            async with anyio.create_task_group() as tg:
-                flight.scope = tg.cancel_scope
-                try:
-                    await self._dispatch(scope, receive, tg, flight)
-                except ProxyError as err:
-                    if not out.started:
-                        await out.error(err)
-                except ConnectionAbortedError:
-                    pass
-                except Exception:
-                    log.exception("unexpected error in %s %s", scope.get("method"),
-                                  scope.get("path"))
-                    if not out.started:
-                        await out.error(ProxyError(500, "internal error", "api_error",
-                                                   "internal_error"))
-                tg.cancel_scope.cancel()
+            if self._tg is not None:
+                with anyio.CancelScope() as cs:
+                    flight.scope = cs
+                    await self._guarded(scope, receive, flight, self._tg)
+            else:  # no lifespan (direct ASGI calls): a task group for the watcher
+                async with anyio.create_task_group() as tg:
+                    flight.scope = tg.cancel_scope
+                    await self._guarded(scope, receive, flight, tg)
+                    tg.cancel_scope.cancel()
             if flight.reason == "shutdown" and not out.finished:
                 if not out.started:
                     await out.error(ProxyError(503, "the proxy is shutting down",
@@ -261,26 +243,52 @@ class ProxyApp:
                 elif flight.streaming:
                     stop = ProxyError(503, "the proxy is shutting down", "api_error",
                                       "shutting_down")
-                    await out.body(sse_error(stop.body()), more=True)
-                    await out.body(b"")
+                    await out.body(sse_error(stop.body()))
         finally:
+            flight.done = True
             self.flights.discard(flight)
 
-    async def _watch_disconnect(self, receive: Receive, flight: _Flight) -> None:
-        while True:
-            msg = await receive()
-            if msg["type"] == "http.disconnect":
-                flight.cancel("disconnect")
-                return
+    async def _guarded(self, scope: Scope, receive: Receive, flight: _Flight,
+                       tg: anyio.abc.TaskGroup) -> None:
+        """Dispatch, turning exceptions into error answers while none has started."""
+        out = flight.out
+        assert out is not None
+        try:
+            await self._dispatch(scope, receive, tg, flight)
+        except ProxyError as err:
+            if not out.started:
+                await out.error(err)
+        except ConnectionAbortedError:
+            pass
+        except Exception:
+            log.exception("unexpected error in %s %s", scope.get("method"),
+                          scope.get("path"))
+            if not out.started:
+                await out.error(ProxyError(500, "internal error", "api_error",
+                                           "internal_error"))
+
+    @staticmethod
+    async def _watch_disconnect(receive: Receive, flight: _Flight) -> None:
+        """Cancel `flight` when its client goes away; returns on the server's
+        `http.disconnect`, which also comes once the response is complete."""
+        try:
+            while not flight.done:
+                msg = await receive()
+                if msg["type"] == "http.disconnect":
+                    flight.cancel("disconnect")
+                    return
+        except Exception:  # the server's receive failed: nothing left to watch
+            log.debug("disconnect watcher stopped", exc_info=True)
 
     async def _dispatch(self, scope: Scope, receive: Receive, tg: anyio.abc.TaskGroup,
                         flight: _Flight) -> None:
         s = self.settings
         out = flight.out
         assert out is not None
+        hdrs = flight.headers
         method = str(scope.get("method", "GET")).upper()
         path = str(scope.get("path", "/"))
-        route = _route(path)
+        route = find_route(path)
         if self.draining:
             if route is not None and route.handler == "health":
                 await self._health(scope, flight, route, _Body())
@@ -290,7 +298,7 @@ class ProxyApp:
             if not s.cors_enabled:
                 raise ProxyError(405, "method OPTIONS not allowed (CORS is disabled)",
                                  code="method_not_allowed")
-            await self._preflight(scope, out)
+            await self._preflight(hdrs, out)
             return
         if route is None or route.template not in s.endpoints:
             raise ProxyError(404, f"no endpoint {path}", code="not_found")
@@ -298,8 +306,8 @@ class ProxyApp:
             raise ProxyError(405, f"method {method} not allowed on {path}",
                              code="method_not_allowed",
                              headers=[("allow", ", ".join((*route.methods, "OPTIONS")))])
-        if route.handler != "health" and s.auth_enabled and not token_matches(
-                bearer_token(header(scope, b"authorization")), s.tokens):
+        if route.handler != "health" and s.auth_enabled and not token_bytes_match(
+                bearer_token(header_text(hdrs.get(b"authorization"))), self._tokens):
             raise ProxyError(401, "missing or invalid bearer token", "authentication_error",
                              "invalid_api_key", headers=[("www-authenticate", "Bearer")])
         if (method == "POST" and path.startswith("/v1/modelmesh/") and not s.auth_enabled
@@ -308,13 +316,14 @@ class ProxyApp:
                              "permission_error", "forbidden")
         body = _Body()
         if method == "POST":
-            body = await self._read(scope, receive, route)
-        tg.start_soon(self._watch_disconnect, receive, flight)
+            body = await self._read(scope, receive, route, hdrs)
+        if route.handler in WATCHED:
+            tg.start_soon(self._watch_disconnect, receive, flight)
         await self._handlers[route.handler](scope, flight, route, body)
 
-    async def _preflight(self, scope: Scope, out: Responder) -> None:
+    async def _preflight(self, hdrs: dict[bytes, bytes], out: Responder) -> None:
         allow = "Authorization, Content-Type"
-        requested = header(scope, b"access-control-request-headers")
+        requested = header_text(hdrs.get(b"access-control-request-headers"))
         if requested:
             extra = [h.strip() for h in requested.split(",") if h.strip()
                      and h.strip().lower() not in ("authorization", "content-type")]
@@ -325,20 +334,21 @@ class ProxyApp:
                               (b"access-control-max-age", b"600")])
         await out.body(b"")
 
-    async def _read(self, scope: Scope, receive: Receive, route: _Route) -> _Body:
+    async def _read(self, scope: Scope, receive: Receive, route: Route,
+                    hdrs: dict[bytes, bytes]) -> _Body:
         limit = self.settings.max_body_size
-        ctype = header(scope, b"content-type")
-        media = _media_type(ctype)
-        if route.handler in _JSON_BODY and not (
+        ctype = header_text(hdrs.get(b"content-type"))
+        media = media_type(hdrs.get(b"content-type"))
+        if route.handler in JSON_BODY and not (
                 media == "application/json" or media.endswith("+json")):
             raise ProxyError(415, f"unsupported Content-Type {media or '(none)'}; "
                              "use application/json", code="unsupported_media_type")
         if route.handler == "transcriptions" and media != "multipart/form-data":
             raise ProxyError(415, f"unsupported Content-Type {media or '(none)'}; "
                              "use multipart/form-data", code="unsupported_media_type")
-        raw = await read_body(scope, receive, limit)
-        if route.handler in _JSON_BODY:
-            if not raw.strip():
+        raw = await read_body(scope, receive, limit, hdrs)
+        if route.handler in JSON_BODY:
+            if not raw or raw.isspace():
                 raise invalid_request("empty request body")
             try:
                 data = json.loads(raw)
@@ -361,9 +371,10 @@ class ProxyApp:
         return _Body(raw)
 
     # ------------------------------------------------------------ routed calls
-    def _options(self, scope: Scope) -> CallOptions:
-        session = header(scope, b"x-modelmesh-session")
-        raw = header(scope, b"x-modelmesh-timeout")
+    @staticmethod
+    def _options(hdrs: dict[bytes, bytes]) -> CallOptions:
+        session = header_text(hdrs.get(b"x-modelmesh-session"))
+        raw = header_text(hdrs.get(b"x-modelmesh-timeout"))
         timeout: float | None = None
         if raw is not None:
             try:
@@ -392,8 +403,8 @@ class ProxyApp:
                 out.append((name, str(meta[key]).encode("latin-1", "replace")))
         return out
 
-    async def _routed(self, scope: Scope, flight: _Flight, route: _Route, body: _Body) -> None:
-        op = _OPERATIONS[route.handler]
+    async def _routed(self, scope: Scope, flight: _Flight, route: Route, body: _Body) -> None:
+        op = OPERATIONS[route.handler]
         data = body.data
         model = data.get("model")
         if not isinstance(model, str) or not model:
@@ -402,8 +413,8 @@ class ProxyApp:
         try:
             parse_request(op, data)
         except (ValueError, TypeError) as exc:
-            raise invalid_request(str(exc), _param_of(str(exc))) from None
-        options = self._options(scope)
+            raise invalid_request(str(exc), param_of(str(exc))) from None
+        options = self._options(flight.headers)
         pool = self._pool_name(model)
         flight.pool = pool
         meta: dict[str, Any] = {}
@@ -471,21 +482,20 @@ class ProxyApp:
                     except StopAsyncIteration:
                         chunk = None
             except ModelMeshError as exc:  # after commit (R-68): error event, no [DONE]
-                await out.body(sse_error(stream_error_payload(exc, pool)), more=True)
-                await out.body(b"")
+                await out.body(sse_error(stream_error_payload(exc, pool)))
                 return
+            tail = SSE_DONE
             if include_usage and usage is not None and last is not None:
-                await out.body(sse_data({"id": last.get("id"), "object": last.get("object"),
-                                         "created": last.get("created"),
-                                         "model": last.get("model"), "choices": [],
-                                         "usage": usage}), more=True)
-            await out.body(SSE_DONE)
+                tail = sse_data({"id": last.get("id"), "object": last.get("object"),
+                                 "created": last.get("created"), "model": last.get("model"),
+                                 "choices": [], "usage": usage}) + SSE_DONE
+            await out.body(tail)
         finally:
             with anyio.CancelScope(shield=True):
                 await stream.aclose()
 
     # ------------------------------------------------------------ other endpoints
-    async def _models(self, scope: Scope, flight: _Flight, route: _Route, body: _Body) -> None:
+    async def _models(self, scope: Scope, flight: _Flight, route: Route, body: _Body) -> None:
         assert flight.out is not None
         listing = await self.client.models.list()
         created = int(time.time())
@@ -495,7 +505,7 @@ class ProxyApp:
                 item["created"] = created
         await flight.out.json(200, d)
 
-    async def _health(self, scope: Scope, flight: _Flight, route: _Route, body: _Body) -> None:
+    async def _health(self, scope: Scope, flight: _Flight, route: Route, body: _Body) -> None:
         assert flight.out is not None
         pools: dict[str, Any] = {}
         if not self.client._closed:
@@ -508,20 +518,20 @@ class ProxyApp:
             total=self.total_requests, pools=pools)
         await flight.out.json(code, value)
 
-    async def _metrics(self, scope: Scope, flight: _Flight, route: _Route, body: _Body) -> None:
+    async def _metrics(self, scope: Scope, flight: _Flight, route: Route, body: _Body) -> None:
         text = metrics_text(self.client)
         if text is None:
             raise ProxyError(404, "no prometheus sink is configured", code="not_found")
         assert flight.out is not None
         await flight.out.full(200, text, CONTENT_TYPE.encode())
 
-    async def _pools(self, scope: Scope, flight: _Flight, route: _Route, body: _Body) -> None:
+    async def _pools(self, scope: Scope, flight: _Flight, route: Route, body: _Body) -> None:
         assert flight.out is not None
         status = self.client.pool_status()
         assert isinstance(status, dict)
         await flight.out.json(200, {name: asdict(p) for name, p in status.items()})
 
-    async def _usage(self, scope: Scope, flight: _Flight, route: _Route, body: _Body) -> None:
+    async def _usage(self, scope: Scope, flight: _Flight, route: Route, body: _Body) -> None:
         assert flight.out is not None
         await flight.out.json(200, self.client.usage)
 
@@ -530,17 +540,17 @@ class ProxyApp:
             raise ProxyError(404, f"unknown pool {pool!r}", code="not_found", param="pool")
         return pool
 
-    async def _explain(self, scope: Scope, flight: _Flight, route: _Route, body: _Body) -> None:
+    async def _explain(self, scope: Scope, flight: _Flight, route: Route, body: _Body) -> None:
         assert flight.out is not None
         pool = self._known_pool(route.params[0])
         await flight.out.json(200, self.client.explain(pool))
 
-    async def _rotate(self, scope: Scope, flight: _Flight, route: _Route, body: _Body) -> None:
+    async def _rotate(self, scope: Scope, flight: _Flight, route: Route, body: _Body) -> None:
         assert flight.out is not None
         pool = self._known_pool(route.params[0])
         await flight.out.json(200, {"selected_model": self.client.rotate(pool)})
 
-    async def _command(self, scope: Scope, flight: _Flight, route: _Route, body: _Body) -> None:
+    async def _command(self, scope: Scope, flight: _Flight, route: Route, body: _Body) -> None:
         assert flight.out is not None
         kind, target, op = route.params
         config = self.client._built.config
@@ -562,6 +572,7 @@ class ProxyApp:
         from dataclasses import replace
 
         self.settings = replace(settings, host=self.settings.host, port=self.settings.port)
+        self._prepare_settings()
 
     @staticmethod
     def encode(value: Any) -> bytes:

@@ -1,6 +1,11 @@
 """Small ASGI plumbing for the proxy: reading a bounded body, header lookup,
 and a responder that remembers whether the response has started (so a late
-failure can still choose between a JSON error and an SSE `error` event)."""
+failure can still choose between a JSON error and an SSE `error` event).
+
+Hot-path notes (issue 6): request headers are collected once per request
+into a dict (`header_map`), the JSON encoder is built once at import, a
+single-message body is returned without copying, and fixed response headers
+are prepared by the caller once, not per request."""
 
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ from typing import Any
 
 from adapters.proxy.errors import ProxyError
 
-__all__ = ["Receive", "Responder", "Scope", "Send", "dumps", "header", "read_body"]
+__all__ = ["Receive", "Responder", "Scope", "Send", "dumps", "header", "header_map", "read_body"]
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -33,10 +38,12 @@ def _default(value: Any) -> Any:
     return str(value)
 
 
+_ENCODE = json.JSONEncoder(separators=(",", ":"), default=_default, ensure_ascii=False).encode
+
+
 def dumps(value: Any) -> bytes:
     """Compact JSON; dataclasses, enums and other values are made JSON-able."""
-    return json.dumps(value, separators=(",", ":"), default=_default,
-                      ensure_ascii=False).encode()
+    return _ENCODE(value).encode()
 
 
 def header(scope: Scope, name: bytes) -> str | None:
@@ -47,10 +54,26 @@ def header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
+def header_map(scope: Scope) -> dict[bytes, bytes]:
+    """All request headers as {lower-case name: first value}, built once per request."""
+    out: dict[bytes, bytes] = {}
+    for key, value in scope.get("headers", ()):
+        name = bytes(key).lower()
+        if name not in out:
+            out[name] = bytes(value)
+    return out
+
+
+async def read_body(scope: Scope, receive: Receive, limit: int,
+                    headers: dict[bytes, bytes] | None = None) -> bytes:
     """The whole request body; 413 beyond `limit` bytes (checked against
-    Content-Length first, then while reading)."""
-    length = header(scope, b"content-length")
+    Content-Length first, then while reading). `headers` is the request's
+    `header_map` when the caller already has it."""
+    if headers is None:
+        length = header(scope, b"content-length")
+    else:
+        raw_length = headers.get(b"content-length")
+        length = None if raw_length is None else raw_length.decode("latin-1")
     if length is not None:
         try:
             declared = int(length)
@@ -59,8 +82,17 @@ async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
         if declared > limit:
             raise ProxyError(413, f"request body larger than {limit} bytes",
                              code="request_too_large")
-    parts: list[bytes] = []
-    size = 0
+    msg = await receive()
+    if msg["type"] == "http.disconnect":
+        raise ConnectionAbortedError("client disconnected")
+    first = bytes(msg.get("body", b""))
+    if len(first) > limit:
+        raise ProxyError(413, f"request body larger than {limit} bytes",
+                         code="request_too_large")
+    if not msg.get("more_body", False):
+        return first  # the usual case: the whole body in one message
+    parts: list[bytes] = [first]
+    size = len(first)
     while True:
         msg = await receive()
         if msg["type"] == "http.disconnect":
@@ -76,7 +108,8 @@ async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
 
 
 class Responder:
-    """Wraps ASGI `send`: adds fixed headers (CORS) and tracks progress."""
+    """Wraps ASGI `send`: adds fixed headers (CORS) and tracks progress.
+    `extra` is shared, never modified (the app builds it once per settings)."""
 
     def __init__(self, send: Send, extra: list[tuple[bytes, bytes]]) -> None:
         self._send = send
@@ -90,7 +123,7 @@ class Responder:
         self.started = True
         self.status = status
         await self._send({"type": "http.response.start", "status": status,
-                          "headers": [*headers, *self.extra]})
+                          "headers": [*headers, *self.extra] if self.extra else list(headers)})
 
     async def body(self, data: bytes, more: bool = False) -> None:
         """Send (part of) the body; `more=False` ends the response."""
@@ -102,7 +135,7 @@ class Responder:
                    headers: Headers = ()) -> None:
         """A complete response in one go."""
         await self.start(status, [(b"content-type", content_type),
-                                  (b"content-length", str(len(data)).encode()), *headers])
+                                  (b"content-length", b"%d" % len(data)), *headers])
         await self.body(data)
 
     async def json(self, status: int, value: Any, headers: Headers = ()) -> None:

@@ -17,7 +17,8 @@ from typing import Any
 from adapters.build import _secret_options, resolve_string
 from meshcore.errors import ConfigurationError
 
-__all__ = ["bearer_token", "is_loopback", "resolve_tokens", "token_matches"]
+__all__ = ["bearer_token", "is_loopback", "resolve_tokens", "token_bytes_match",
+           "token_matches"]
 
 
 def bearer_token(header: str | None) -> str | None:
@@ -33,12 +34,18 @@ def bearer_token(header: str | None) -> str | None:
 
 def token_matches(token: str | None, tokens: Sequence[str]) -> bool:
     """Constant-time check of `token` against every configured token."""
+    return token_bytes_match(token, tuple(t.encode() for t in tokens))
+
+
+def token_bytes_match(token: str | None, tokens: Sequence[bytes]) -> bool:
+    """`token_matches` against tokens already encoded (the proxy encodes them
+    once, when its settings are installed)."""
     if token is None:
         return False
     given = token.encode()
     ok = False
     for candidate in tokens:
-        if hmac.compare_digest(given, candidate.encode()):
+        if hmac.compare_digest(given, candidate):
             ok = True
     return ok
 

@@ -13,17 +13,23 @@ configuration is logged with every problem and the old one keeps serving.
 
 `ProxyServer` runs the same thing on a background thread (no signals) for
 tests, benchmarks and embedding: `with ProxyServer(config=...) as srv:`.
+
+Event loop: on the asyncio backend `loop="auto"` (the default) runs on uvloop
+when it is installed (an optional dependency) and on the standard loop
+otherwise; `loop="asyncio"` forces the standard loop, `loop="uvloop"` requires
+uvloop. The trio backend ignores `loop`.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import signal
 import socket
 import threading
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import Any, cast
 
@@ -31,13 +37,29 @@ import anyio
 
 from adapters.build import Built, build, detect_providers
 from adapters.client import AsyncMeshClient
-from adapters.observability import build_observability, default_console
+from adapters.observability import default_console
 from adapters.proxy.app import ProxyApp
 from adapters.proxy.settings import ProxySettings, settings_from
 from meshcore.errors import ConfigurationError
 
-__all__ = ["ConfigSource", "ProxyServer", "Reloader", "open_listener", "run_proxy",
-           "serve_app"]
+__all__ = ["LOOPS", "ConfigSource", "ProxyServer", "Reloader", "backend_options",
+           "open_listener", "run_proxy", "serve_app"]
+
+LOOPS: tuple[str, ...] = ("auto", "asyncio", "uvloop")
+"""Accepted values of the `loop` option (see the module docstring)."""
+
+
+def backend_options(backend: str, loop: str = "auto") -> dict[str, Any]:
+    """The `anyio.run` backend options for `backend` and `loop`: uvloop on
+    asyncio when asked for, or with "auto" when it is installed."""
+    if loop not in LOOPS:
+        raise ValueError(f"loop must be one of {', '.join(LOOPS)}, not {loop!r}")
+    if backend != "asyncio" or loop == "asyncio":
+        return {}
+    installed = importlib.util.find_spec("uvloop") is not None
+    if loop == "uvloop" and not installed:
+        raise ValueError("loop 'uvloop' asked for but uvloop is not installed")
+    return {"use_uvloop": True} if installed else {}
 
 log = logging.getLogger("modelmesh.proxy")
 
@@ -48,6 +70,9 @@ class ConfigSource:
     from the environment (R-18) with the predefined pools (R-7)."""
 
     path: str | None = None
+    # R-90: the console sink's trace level when the config has no
+    # observability section (the proxy's --log-level)
+    log_level: str = "info"
 
     @classmethod
     def from_args(cls, path: str | None, environ: Mapping[str, str] | None = None) -> ConfigSource:
@@ -56,15 +81,25 @@ class ConfigSource:
         return cls(path or env.get("MODELMESH_CONFIG") or None)
 
     def build(self) -> Built:
-        """Read and validate the configuration; raises `ConfigurationError`."""
+        """Read and validate the configuration; raises `ConfigurationError`.
+        Without an observability section the proxy's default console sink
+        (R-90) is put into the configuration itself, so the core knows the
+        trace level (it does not build traces no sink keeps) and a recorded
+        event log replays with the same sinks."""
         if self.path is not None:
-            return build((), config=self.path)
-        providers = detect_providers(os.environ)
-        if not providers:
-            raise ConfigurationError(
-                "no --config, no MODELMESH_CONFIG and no provider detected in the environment",
-                {"errors": ["no provider detected in the environment"]})
-        return build((), config={"providers": providers})
+            built = build((), config=self.path)
+        else:
+            providers = detect_providers(os.environ)
+            if not providers:
+                raise ConfigurationError(
+                    "no --config, no MODELMESH_CONFIG and no provider detected in the environment",
+                    {"errors": ["no provider detected in the environment"]})
+            built = build((), config={"providers": providers})
+        cfg = built.config
+        if not cfg.sections.get("observability"):
+            sections = {**cfg.sections, "observability": [default_console(self.log_level)]}
+            built = replace(built, config=replace(cfg, sections=sections))
+        return built
 
 
 @dataclass
@@ -117,9 +152,12 @@ async def serve_app(app: ProxyApp, sock: socket.socket, *, backend: str,
     config = HypercornConfig()
     config.bind = [f"fd://{sock.detach()}"]
     config.graceful_timeout = app.settings.shutdown_timeout + 5.0
-    config.accesslog = None
+    config.accesslog = None  # no per-request access log line
     config.loglevel = log_level
     config.keep_alive_timeout = 30.0
+    # hypercorn closes a keep-alive connection after 1000 requests by default,
+    # which makes busy clients reconnect; a proxy's clients pool connections
+    config.keep_alive_max_requests = 100_000
     if backend == "trio":
         from hypercorn.trio import serve as trio_serve
 
@@ -146,21 +184,18 @@ def _signal_trigger(app: ProxyApp, reload: Reloader) -> Callable[[], Awaitable[N
 
 def run_proxy(source: ConfigSource, *, host: str | None = None, port: int | None = None,
               token: str | None = None, backend: str = "asyncio", record: str | None = None,
-              log_level: str = "INFO",
-              announce: Callable[[str], None] | None = None) -> int:
+              log_level: str = "INFO", announce: Callable[[str], None] | None = None,
+              loop: str = "auto") -> int:
     """`modelmesh serve`: build, bind, serve until SIGTERM/SIGINT; returns the
     exit code. Configuration problems raise `ConfigurationError`; a bind
-    failure raises `OSError`."""
+    failure raises `OSError`; a bad `loop` raises `ValueError`."""
+    options = backend_options(backend, loop)
+    source = replace(source, log_level=log_level.lower())
     built = source.build()
     settings = settings_from(built, host=host, port=port, token=token)
     sock = open_listener(settings.host, settings.port)
     actual = int(sock.getsockname()[1])
     client = AsyncMeshClient(built, record=record)
-    # R-90: without an observability section the proxy logs to the console at
-    # the --log-level severity
-    if not built.config.sections.get("observability"):
-        client._engine.observer.install(build_observability(
-            built, default=[default_console(log_level.lower())]))
     url = f"http://{settings.host}:{actual}"
 
     def ready() -> None:
@@ -175,7 +210,7 @@ def run_proxy(source: ConfigSource, *, host: str | None = None, port: int | None
         await serve_app(app, sock, backend=backend,
                         shutdown_trigger=_signal_trigger(app, reloader), log_level=log_level)
 
-    anyio.run(main, backend=backend)
+    anyio.run(main, backend=backend, backend_options=options)
     return 0
 
 
@@ -189,7 +224,7 @@ class ProxyServer:
     def __init__(self, config: object = None, *, client: AsyncMeshClient | None = None,
                  settings: ProxySettings | None = None, backend: str = "asyncio",
                  seed: int | None = None, token: str | None = None,
-                 host: str = "127.0.0.1", port: int = 0) -> None:
+                 host: str = "127.0.0.1", port: int = 0, loop: str = "auto") -> None:
         if client is None:
             if config is None:
                 raise ValueError("give config= or client=")
@@ -198,6 +233,7 @@ class ProxyServer:
         self.settings = settings if settings is not None else settings_from(
             client._built, host=host, port=port, token=token)
         self.backend = backend
+        self.backend_options = backend_options(backend, loop)
         self.app = ProxyApp(client, self.settings, on_ready=self._on_ready)
         self.port = 0
         self._ready = threading.Event()
@@ -232,7 +268,8 @@ class ProxyServer:
         def run() -> None:
             try:
                 anyio.run(lambda: serve_app(self.app, sock, backend=self.backend,
-                                            shutdown_trigger=trigger), backend=self.backend)
+                                            shutdown_trigger=trigger), backend=self.backend,
+                          backend_options=self.backend_options)
             except BaseException as exc:  # pragma: no cover - reported by start()/stop()
                 self._error = exc
                 self._ready.set()

@@ -13,6 +13,9 @@ from typing import Any
 
 __all__ = ["SSE_DONE", "SSE_HEADERS", "sse_data", "sse_error"]
 
+_EVENT = b"data: %s\n\n"
+_ERROR = b"event: error\ndata: %s\n\n"
+
 SSE_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"content-type", b"text/event-stream"),
     (b"cache-control", b"no-cache"),
@@ -21,15 +24,14 @@ SSE_HEADERS: tuple[tuple[bytes, bytes], ...] = (
 SSE_DONE = b"data: [DONE]\n\n"
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 def sse_data(value: Any) -> bytes:
     """One `data:` event holding `value` as JSON."""
-    return b"data: " + _dumps(value).encode() + b"\n\n"
+    return _EVENT % _dumps(value).encode()
 
 
 def sse_error(payload: dict[str, Any]) -> bytes:
     """The after-commit `error` event (R-114)."""
-    return b"event: error\ndata: " + _dumps(payload).encode() + b"\n\n"
+    return _ERROR % _dumps(payload).encode()

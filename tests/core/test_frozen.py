@@ -129,11 +129,17 @@ def test_subclass_instances_are_built_the_ordinary_way() -> None:
     assert type(s) is Sub and (s.a, s.b, s.f) == (1, "x", 3)
     assert s == Sub(1, "x", f=3) and copy.deepcopy(s) == s
 
-    class NotADataclass(Fast):
-        pass
+    class Plain2(Fast):  # a plain subclass adding behaviour only
+        __slots__ = ()
 
-    with pytest.raises(TypeError, match="NotADataclass"):
-        NotADataclass(1, "x")
+        def twice(self) -> int:
+            return self.a * 2
+
+    p = Plain2(4, "y", e=1.5)
+    assert type(p) is Plain2 and p.twice() == 8 and (p.b, p.e) == ("y", 1.5)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        p.a = 1  # type: ignore[misc]
+    assert copy.deepcopy(p) == p
 
 
 def test_the_core_value_classes_use_the_fast_constructor() -> None:
