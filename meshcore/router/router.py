@@ -77,9 +77,12 @@ class Router(RequestOps):
         actions: list[Action] = []
         if not self.started:
             self.start(actions)
-        self.fire_timers(actions)
+        timers = self.timers
+        due = timers.earliest()
+        if due is not None and due <= now.mono:
+            self.fire_timers(actions)
         self.dispatch(event, actions)
-        due = self.timers.earliest()
+        due = timers.earliest()
         if due is not None and due <= now.mono:
             self.fire_timers(actions)
         if self.dirty and self.sync_policy() == "immediate":
