@@ -12,8 +12,10 @@ stop reason and cumulative output usage, `message_stop` is the end marker
 (the finish chunk with usage is emitted only then, so a stream cut after
 `message_delta` is still incomplete), `ping` and unknown events are
 ignored, and `error` is a STREAM_ERROR failure whose excerpt is the error
-event. The catalogue call is `GET /v1/models`. The module registers the
-`anthropic` family on import.
+event. Text deltas that repeat one learned shape (`plain_text_delta`) are
+recognised by a `hotpath.Template` and emitted without decoding them. The
+catalogue call is `GET /v1/models`. The module registers the `anthropic`
+family on import.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from meshcore.wire.codec_helpers import (
     obj_to_args,
     opt_str,
 )
-from meshcore.wire.hotpath import Stencil
+from meshcore.wire.hotpath import Template
 from meshcore.wire.models import (
     ChatCompletion,
     ChatCompletionRequest,
@@ -71,7 +73,7 @@ class AnthropicAttempt(Attempt):
         self._completion: int | None = None
         self._stop_reason: str | None = None
         self._ended = False
-        self._stencil = Stencil(("delta", "text"))
+        self._template = Template(("delta", "text"), accept=plain_text_delta)
 
     # ------------------------------------------------------------ request
 
@@ -122,9 +124,16 @@ class AnthropicAttempt(Attempt):
         """Translate one Anthropic stream event."""
         if self._ended:
             return
-        data = self._stencil.loads_any(event.data)
+        hit = self._template.match(event.data)
+        if hit is not None:  # a text delta of the learned shape
+            if hit[0]:
+                self.emit_text(hit[0])
+            return
+        data = loads_any(event.data)
         if not isinstance(data, dict):
             raise ValueError("stream event data is not a JSON object")
+        if self._template.learning:
+            self._template.learn(event.data, data)
         etype = get_str(data, "type") or event.event
         if etype == "message_start":
             self._on_message_start(data)
@@ -221,6 +230,15 @@ class AnthropicAttempt(Attempt):
         self.emit_delta(finish_reason=finish)
         self.end_stream()
         self._ended = True
+
+
+def plain_text_delta(data: dict[str, Any]) -> bool | None:
+    """True for a `content_block_delta` event whose whole translation is
+    "emit `delta.text` when non-empty" (a `text_delta` with an index), else
+    None: the `Template` fast path rests on this."""
+    if get_str(data, "type") != "content_block_delta" or get_int(data, "index") is None:
+        return None
+    return True if get_str(get_obj(data, "delta"), "type") == "text_delta" else None
 
 
 # ------------------------------------------------------------ catalogue and classification

@@ -26,8 +26,14 @@ A family codec subclasses `Attempt` and implements:
   2xx bodies (None = "not finished, another step follows"; raise
   `ContentBlocked` for a 2xx safety block; any other exception is a
   MALFORMED_BODY failure);
-* `on_event(event: SSEEvent) -> None` for streams, calling `emit_delta`,
-  `set_usage`, `end_stream` and `stream_error`.
+* `on_event(event: SSEEvent) -> None` for streams, calling `emit_delta`
+  (or `emit_text`, its cheaper form for a text-only delta), `set_usage`,
+  `end_stream` and `stream_error`.
+
+Per streamed chunk the base class does as little as it can: `set_usage`
+only records the counts (the `CompletionUsage` is built when first read),
+and `emit_text` builds and releases a text chunk inline once the first
+chunk is out.
 """
 
 from __future__ import annotations
@@ -41,13 +47,14 @@ from meshcore.connectors import ProviderConnectorInfo
 from meshcore.events import AttemptFailed, AttemptSucceeded
 from meshcore.frozen import fast_frozen
 from meshcore.types import FailureKind, RateLimitInfo, Usage
-from meshcore.wire.hotpath import EMPTY_DELTA, new_choice, new_chunk, new_delta
+from meshcore.wire.hotpath import EMPTY_DELTA, raw_new
 from meshcore.wire.models import (
     ChatCompletion,
     ChatCompletionChunk,
     ChatCompletionRequest,
     ChoiceDelta,
     ChoiceDeltaToolCall,
+    ChunkChoice,
     CompletionRequest,
     CompletionResponse,
     CompletionUsage,
@@ -58,6 +65,10 @@ from meshcore.wire.models import (
 from meshcore.wire.ratelimit import parse_rate_limits
 from meshcore.wire.sse import SSEEvent, SSEParser
 
+# `new(cls, *args)` == `cls(*args)`, minus `type.__call__` (see hotpath.raw_new)
+_NEW_CHUNK = raw_new(ChatCompletionChunk)
+_NEW_CHOICE = raw_new(ChunkChoice)
+_NEW_DELTA = raw_new(ChoiceDelta)
 EXCERPT_BYTES = 2048
 _KEEP_ERROR_BYTES = 16384
 
@@ -202,11 +213,13 @@ class Attempt:
         self._body = bytearray()
         self._excerpt = bytearray()
         self._sse: SSEParser | None = None
+        self._sse_ok = False  # `_sse is not None and _is_ok()`, kept in step
         self._events_seen = 0
         self._done = False
         self._failure: AttemptFailed | None = None
         self._result: CompletionResponse | None = None
-        self._usage: CompletionUsage | None = None
+        self._usage_obj: CompletionUsage | None = None
+        self._usage_counts: tuple[int, int, int] | None = None  # newer than _usage_obj
         self._text: list[str] = []
         self._chars = 0
         self._has_content = False
@@ -244,6 +257,23 @@ class Attempt:
         """Usage reported by the provider so far, if any."""
         return self._usage
 
+    @property
+    def _usage(self) -> CompletionUsage | None:
+        # Built on first read after `set_usage` (streams report running
+        # counts on every chunk); an equal object already held is kept.
+        counts = self._usage_counts
+        if counts is not None:
+            self._usage_counts = None
+            u = self._usage_obj
+            if u is None or (u.prompt_tokens, u.completion_tokens, u.total_tokens) != counts:
+                self._usage_obj = CompletionUsage(*counts)
+        return self._usage_obj
+
+    @_usage.setter
+    def _usage(self, value: CompletionUsage | None) -> None:
+        self._usage_counts = None
+        self._usage_obj = value
+
     def next_request(self) -> HttpRequest | None:
         """The next HTTP request to send, or None when the attempt is done."""
         if self._done:
@@ -257,11 +287,13 @@ class Attempt:
             self.steps_sent += 1
             if req.stream and self._sse is None:
                 self._sse = SSEParser()
+                self._sse_ok = self._is_ok()
         return req
 
     def receive_head(self, status: int, headers: list[tuple[str, str]]) -> None:
         """Status and headers of the current step's response."""
         self.status = int(status)
+        self._sse_ok = self._sse is not None and 200 <= self.status < 300
         self.headers = [(n.lower(), v) for n, v in headers]
         self._body = bytearray()
         self._excerpt = bytearray()
@@ -278,18 +310,22 @@ class Attempt:
             return []
         if len(self._excerpt) < EXCERPT_BYTES:
             self._excerpt += data[: EXCERPT_BYTES - len(self._excerpt)]
-        if not self._is_ok() or self._sse is None:
+        sse = self._sse
+        if sse is None or not self._sse_ok:
             if self._is_ok() or len(self._body) < _KEEP_ERROR_BYTES:
                 self._body += data
             return []
         out: list[ChatCompletionChunk] = []
         self._out = out
         try:
-            for ev in self._sse.feed(data):
-                self._events_seen += 1
-                self.on_event(ev)
-                if self._done:
-                    break
+            events = sse.feed(data)
+            if events:
+                self._events_seen += len(events)  # only "none yet" matters
+                on_event = self.on_event
+                for ev in events:
+                    on_event(ev)
+                    if self._done:
+                        break
         except Exception as exc:
             self._set_failure(FailureKind.MALFORMED_BODY, f"malformed stream event: {exc!r}")
         self._out = []
@@ -386,8 +422,8 @@ class Attempt:
     ) -> ChatCompletionChunk:
         """A chunk with this attempt's id, model and created."""
         ctx = self.ctx
-        return new_chunk(ctx.response_id, ctx.created, ctx.model_id,
-                         (new_choice(index, delta, finish_reason),), usage)
+        return ChatCompletionChunk(ctx.response_id, ctx.created, ctx.model_id,
+                                   (ChunkChoice(index, delta, finish_reason),), usage)
 
     def emit_delta(
         self,
@@ -402,10 +438,26 @@ class Attempt:
         if content is None and tool_calls is None and role is None and refusal is None:
             delta = EMPTY_DELTA
         else:
-            delta = new_delta(role, content, tool_calls, refusal)
+            delta = ChoiceDelta(role, content, tool_calls, refusal)
         ctx = self.ctx
-        self.emit_chunk(new_chunk(ctx.response_id, ctx.created, ctx.model_id,
-                                  (new_choice(index, delta, finish_reason),)))
+        self.emit_chunk(ChatCompletionChunk(ctx.response_id, ctx.created, ctx.model_id,
+                                            (ChunkChoice(index, delta, finish_reason),)))
+
+    def emit_text(self, text: str, index: int = 0) -> None:
+        """`emit_delta(content=text, index=index)`, the per-chunk fast path:
+        once the first chunk is out and no finish chunk is held, the chunk
+        is built and released inline."""
+        if self._pending_final is not None or not self._first_sent:
+            self.emit_delta(content=text, index=index)
+            return
+        ctx = self.ctx
+        delta = _NEW_DELTA(ChoiceDelta, None, text)
+        self._out.append(_NEW_CHUNK(ChatCompletionChunk, ctx.response_id, ctx.created,
+                                    ctx.model_id, (_NEW_CHOICE(ChunkChoice, index, delta, None),)))
+        if text:
+            self._text.append(text)
+            self._chars += len(text)
+            self._has_content = True
 
     def emit_chunk(self, chunk: ChatCompletionChunk) -> None:
         """Emit a ready chunk: the first gets `role: assistant` (R-67); a chunk
@@ -424,10 +476,7 @@ class Attempt:
                   total_tokens: int | None = None) -> None:
         """Record usage reported in the stream."""
         total = total_tokens if total_tokens is not None else prompt_tokens + completion_tokens
-        p, c, t = int(prompt_tokens), int(completion_tokens), int(total)
-        u = self._usage
-        if u is None or u.prompt_tokens != p or u.completion_tokens != c or u.total_tokens != t:
-            self._usage = CompletionUsage(p, c, t)  # an equal one is kept (per-chunk usage)
+        self._usage_counts = (int(prompt_tokens), int(completion_tokens), int(total))
 
     def end_stream(self) -> None:
         """The family's end marker arrived: flush the final chunk with usage."""
@@ -488,7 +537,8 @@ class Attempt:
             self._release(final)
         elif self._usage is not None and not self._usage_emitted:
             ctx = self.ctx
-            self._release(new_chunk(ctx.response_id, ctx.created, ctx.model_id, (), self._usage))
+            self._release(ChatCompletionChunk(ctx.response_id, ctx.created, ctx.model_id, (),
+                                              self._usage))
 
     def _end_stream_step(self) -> list[ChatCompletionChunk]:
         assert self._sse is not None

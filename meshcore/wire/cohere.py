@@ -11,7 +11,9 @@ when only tools are called), `message.tool_calls`, `finish_reason`
 tool_calls, ERROR* -> failure) and `usage.tokens` (else `billed_units`).
 Streams carry typed events: `content-delta` and `tool-plan-delta` text,
 `tool-call-start`/`-delta` tool-call fragments, and `message-end` (the end
-marker with finish_reason and usage). Embeddings use `/v2/embed` with
+marker with finish_reason and usage); `content-delta` events that repeat
+one learned shape are recognised by a `hotpath.Template` and emitted
+without decoding them. Embeddings use `/v2/embed` with
 `input_type: search_document` and `embedding_types: [float]`; the
 catalogue is `GET /v1/models`. Option `client_name` -> `X-Client-Name`.
 """
@@ -37,7 +39,7 @@ from meshcore.wire.codec_helpers import (
     opt_str,
     stop_list,
 )
-from meshcore.wire.hotpath import Stencil
+from meshcore.wire.hotpath import Template
 from meshcore.wire.models import (
     ChatCompletion,
     ChatCompletionMessage,
@@ -181,7 +183,8 @@ class CohereAttempt(Attempt):
         self.dropped: tuple[str, ...] = ()
         self._tool_index = -1
         self._ended = False
-        self._stencil = Stencil(("delta", "message", "content", "text"))
+        self._template = Template(("delta", "message", "content", "text"),
+                                  accept=plain_content_delta)
 
     def _headers(self) -> list[tuple[str, str]]:
         headers = self.base_headers()
@@ -258,9 +261,16 @@ class CohereAttempt(Attempt):
         data = event.data
         if self._ended or (data[:1] != "{" and data.strip() == "[DONE]"):
             return
-        obj = self._stencil.loads_any(data)
+        hit = self._template.match(data)
+        if hit is not None:  # a content delta of the learned shape
+            if hit[0]:
+                self.emit_text(hit[0])
+            return
+        obj = loads_any(data)
         if not isinstance(obj, dict):
             raise ValueError("stream event is not a JSON object")
+        if self._template.learning:
+            self._template.learn(data, obj)
         etype = get_str(obj, "type") or event.event
         message = get_obj(get_obj(obj, "delta"), "message")
         if etype == "message-start":
@@ -313,6 +323,13 @@ class CohereAttempt(Attempt):
             finish = "tool_calls"
         self.emit_delta(finish_reason=finish)
         self.end_stream()
+
+
+def plain_content_delta(obj: JSONObj) -> bool | None:
+    """True for a `content-delta` event (its whole translation is "emit
+    `delta.message.content.text` when non-empty"), else None: the `Template`
+    fast path rests on this."""
+    return True if get_str(obj, "type") == "content-delta" else None
 
 
 def build_models_request(

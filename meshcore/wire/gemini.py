@@ -9,7 +9,10 @@ content raises `ContentBlocked` (CONTENT_BLOCKED failure). In a stream each
 `data:` event is a whole GenerateContentResponse: text parts become content
 deltas, function calls complete tool-call deltas, `usageMetadata` updates
 usage, an `error` object is a STREAM_ERROR, and the first candidate with a
-`finishReason` is the end marker. The catalogue call is `GET /models`.
+`finishReason` is the end marker. Events that repeat one learned shape of
+text plus running token counts (`gemini_translate.plain_text_counts`) are
+recognised by a `hotpath.Template` and translated without decoding them.
+The catalogue call is `GET /models`.
 Registers the `gemini` family on import.
 """
 
@@ -37,6 +40,7 @@ from meshcore.wire.codec_helpers import (
     loads_obj,
     make_refiner,
 )
+from meshcore.wire.hotpath import Template
 from meshcore.wire.models import (
     ChatCompletion,
     ChatCompletionMessage,
@@ -68,6 +72,7 @@ class GeminiAttempt(Attempt):
         self.dropped: tuple[str, ...] = ()
         self._calls = 0
         self._ended = False
+        self._template = Template(tr.TEXT_PATH, tr.COUNT_PATHS, accept=tr.plain_text_counts)
 
     def build_request(self) -> HttpRequest:
         """The HTTP request for a chat or embeddings call."""
@@ -148,9 +153,19 @@ class GeminiAttempt(Attempt):
         """One streamed GenerateContentResponse."""
         if self._ended:
             return
+        hit = self._template.match(event.data)
+        if hit is not None:  # text and running counts of the learned shape
+            prompt, thoughts = self._template.info
+            completion = int(hit[1]) + thoughts
+            self._usage_counts = (prompt, completion, prompt + completion)  # = set_usage
+            if hit[0]:
+                self.emit_text(hit[0])
+            return
         obj = loads_any(event.data)
         if not isinstance(obj, dict):
             raise ValueError("stream event is not a JSON object")
+        if self._template.learning:
+            self._template.learn(event.data, obj)
         if get_obj(obj, "error") is not None:
             err = get_obj(obj, "error")
             self.stream_error(f"{get_str(err, 'status') or 'error'}: "

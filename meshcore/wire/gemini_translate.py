@@ -293,6 +293,37 @@ def read_candidate(obj: JSONObj) -> CandidateView:
     return view
 
 
+TEXT_PATH = ("candidates", 0, "content", "parts", 0, "text")
+COUNT_PATHS = (("usageMetadata", "candidatesTokenCount"), ("usageMetadata", "totalTokenCount"))
+
+
+def plain_text_counts(obj: JSONObj) -> tuple[int, int] | None:
+    """(prompt tokens, thought tokens) of a stream response whose whole
+    translation is "usage = (prompt, candidatesTokenCount + thoughts), then
+    emit the text of its one part when non-empty": no error, no block, a
+    first candidate without finish reason whose content is one plain text
+    part. None otherwise. The `Template` fast path (text at `TEXT_PATH`,
+    counts at `COUNT_PATHS`) rests on this."""
+    meta = get_obj(obj, "usageMetadata")
+    if meta is None or get_obj(obj, "error") is not None or block_reason(obj) is not None:
+        return None
+    candidates = obj.get("candidates")
+    if type(candidates) is not list or not candidates:
+        return None
+    cand = candidates[0]
+    if type(cand) is not dict or cand.get("finishReason") is not None:
+        return None
+    content = cand.get("content")
+    parts = content.get("parts") if type(content) is dict else None
+    if type(parts) is not list or len(parts) != 1:
+        return None
+    part = parts[0]
+    if (type(part) is not dict or type(part.get("text")) is not str
+            or part.get("thought") is True or part.get("functionCall") is not None):
+        return None
+    return _count(meta, "promptTokenCount"), _count(meta, "thoughtsTokenCount")
+
+
 def block_reason(obj: JSONObj) -> str | None:
     """`promptFeedback.blockReason`, if the prompt was blocked."""
     return get_str(get_obj(obj, "promptFeedback"), "blockReason")

@@ -1,58 +1,64 @@
-"""Allocation-light building blocks of the per-chunk stream path (issue 3).
+"""Building blocks of the per-chunk stream path (issue 3).
 
-Theory of operation: a streamed chunk costs one JSON decode and three frozen
-model objects (`ChoiceDelta`, `ChunkChoice`, `ChatCompletionChunk`). Both
-are cheaper than the general-purpose routes when done directly:
+Theory of operation: a streamed content event costs a JSON decode plus the
+codec's walk over the decoded value. Both can be skipped for the events of
+a stream that repeat one shape:
 
 * `fast_loads(text)` decodes a string that starts with `{` and ends with `}`
   with the decoder's `raw_decode`, skipping the whitespace scans and type
   dispatch of `json.loads`. When that does not consume the whole string, or
   raises, it falls back to `json.loads(text)`, so the value returned or the
   exception raised is always exactly the one `json.loads` gives.
-* `new_delta`, `new_choice` and `new_chunk` build the frozen, slotted model
-  dataclasses with `object.__new__` plus the slots' own descriptors instead
-  of the generated `__init__` (which goes through `object.__setattr__` once
-  per field). Every field is set, so the objects are indistinguishable from
-  constructor-built ones (equality, hashing, repr, immutability). The field
-  lists are checked against the dataclasses at import time, so adding a
-  field to one of them without updating this module fails loudly.
 * `EMPTY_DELTA` is the shared empty `ChoiceDelta()` (finish chunks, empty
   provider deltas); sharing is safe because the object is immutable.
-* `Stencil` skips JSON decoding for the events of a stream that differ only
-  in one string, the text delta: OpenAI-compatible, Anthropic and Cohere
-  content events repeat the same bytes around it. From one decoded event it
-  learns prefix P (ending with the text's opening quote) and suffix Q
-  (starting with the closing quote), and proves the split by decoding
-  P + `\u0000` + Q and finding "\x00" at the text's path (so the quotes are
-  that token's own delimiters, not an escaped quote or two neighbouring
-  tokens). Since a JSON string token ends at its first unescaped quote, any
-  later event P + m + Q whose middle m has no quote, backslash or control
-  character decodes to the learned value with m at that path; the stencil
-  then returns a copy of the learned value with only that path rebuilt
-  (fresh dicts and lists along the path, untouched siblings shared: the
-  codecs only read decoded events). Any other event is decoded normally,
-  and learning is attempted a bounded number of times per stream, so a
-  family whose events never repeat (Gemini's running token counts) pays
-  almost nothing.
+* `raw_new(cls)` gives the constructor of a chunk class without the
+  `type.__call__` layer, for the one place that builds chunks per event.
+* `Template` recognises, without decoding, the events of a stream that
+  differ from one learned event only in "holes": one string (the text
+  delta) and any number of non-negative integers (running token counts).
+  The codec decodes an event normally, and when its `accept` function says
+  the value has the plain shape it knows how to translate from the holes
+  alone, the template learns it: it finds each hole's token by its key and
+  value, then proves the split by decoding a probe, the event with the
+  text replaced by `\\u0000` and integer i by 10**17 + 1 + i, and checking
+  that exactly those values changed (the probe equals the learned value
+  with the sentinels put at the hole paths). Sentinels differ from the
+  learned values and a string sentinel decodes to one character, so the
+  probe can only pass when each hole span is exactly the content of the
+  string token, or exactly the integer token, at its path; number holes
+  additionally need a neighbour on each side that cannot extend a number.
+  A later event matches when it is the learned literal text with other
+  hole contents: a string body up to the first unescaped quote (escapes
+  allowed; it is decoded by the `json` module's own `scanstring`, and an
+  invalid escape makes the event not match) and integers without sign,
+  fraction, exponent or leading zero, at most 18 digits. Such an event
+  decodes to the learned value with only the holes changed, so the codec's
+  fast path translates it from `accept`'s result and the hole values. Any
+  other event is decoded normally; learning is attempted a bounded number
+  of times per stream, so a family whose events never repeat pays almost
+  nothing. Matching is `startswith`/`endswith` for the literal head and
+  tail plus one compiled regular expression for the part between them (a
+  lone text hole without escapes needs only three string checks).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
-from dataclasses import fields
+from itertools import islice, product
 from json.scanner import make_scanner
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
-from meshcore.wire.models_chat import (
-    ChatCompletionChunk,
-    ChoiceDelta,
-    ChoiceDeltaToolCall,
-    ChunkChoice,
-    CompletionUsage,
-)
+from meshcore.wire.models_chat import ChoiceDelta
+
+T = TypeVar("T")
 
 _scan: Callable[[str, int], tuple[Any, int]] = make_scanner(cast(Any, json.JSONDecoder()))
+# The decoder's own string-token reader (C when available), as json.loads uses it.
+scanstring: Callable[[str, int], tuple[str, int]] = (
+    json.decoder.scanstring  # type: ignore[attr-defined]
+)
 _json_loads = json.loads
 
 
@@ -67,6 +73,25 @@ def fast_loads(text: str) -> Any:
             return value
     return _json_loads(text)
 
+
+EMPTY_DELTA: ChoiceDelta = ChoiceDelta()
+
+
+def raw_new(cls: type[T]) -> Callable[..., T]:
+    """A function `new` with `new(cls, *args) == cls(*args)`, for the chunk
+    classes built once per streamed chunk. For a class `fast_frozen` served,
+    it is the `__new__` that decorator installed: that builds the complete
+    instance and leaves `__init__` as `object.__init__` (a no-op), so calling
+    it directly only skips `type.__call__` (about 100 ns of a 380 ns build).
+    Any other class gets a function that calls the class."""
+    new = cls.__dict__.get("__new__")
+    if callable(new) and cls.__init__ is object.__init__:
+        return cast(Callable[..., T], new)
+    return _call_class
+
+
+def _call_class(cls: Callable[..., T], *args: Any) -> T:
+    return cls(*args)
 
 Path = tuple[str | int, ...]
 
@@ -83,141 +108,209 @@ def value_at(value: Any, path: Path) -> Any:
     return value
 
 
-def _verbatim(text: str) -> bool:
-    """True when `text` is written unchanged inside a JSON string token."""
-    return '"' not in text and "\\" not in text and text.isprintable()
+def replaced(value: Any, path: Path, new: Any) -> Any:
+    """A copy of `value` with `new` at `path` (which must exist): fresh dicts
+    and lists along the path, everything else shared."""
+    if not path:
+        return new
+    top = value.copy()
+    node = top
+    for key in path[:-1]:
+        child = node[key].copy()
+        node[key] = child
+        node = child
+    node[path[-1]] = new
+    return top
 
 
-class Stencil:
-    """Per-stream decoder of events that differ only in the string at `path`
-    (see the module docstring). `loads(text)` equals `json.loads(text)`:
-    same value, same exception."""
+_WS = "[ \t\n\r]*"
+# A JSON string body: runs of plain characters and two-character escapes,
+# stopping at the first unescaped quote (possessive: no backtracking).
+_STR_HOLE = r'[^"\\\x00-\x1f]*+(?:\\.[^"\\\x00-\x1f]*+)*+'
+_INT_HOLE = "0|[1-9][0-9]{0,17}"
+_INT_MAX = 10**18
+_NUMBERISH = frozenset("0123456789+-.eE")
+_MAX_PROBES = 8
+_STR_SENTINEL = "\x00"
 
-    __slots__ = ("_inner", "_last", "_learns", "_min_len", "_path", "_prefix", "_suffix",
-                 "_value")
 
-    def __init__(self, path: Path, learns: int = 4) -> None:
-        self._path = path
-        self._inner = path[:-1]
-        self._last = path[-1]
+class Template:
+    """Per-stream recogniser of one event shape (see the module docstring).
+
+    `text_path` locates the string hole, `int_paths` the integer holes;
+    every path must end with an object key. `accept(value)` returns None
+    for values the codec has no fast path for, else any value the codec
+    wants back (`info`) when a learned event matches."""
+
+    __slots__ = ("_accept", "_head", "_hlen", "_int_paths", "_learns", "_mid", "_names",
+                 "_single", "_tail", "_text_path", "_tlen", "info")
+
+    def __init__(self, text_path: Path, int_paths: tuple[Path, ...] = (),
+                 accept: Callable[[dict[str, Any]], Any] | None = None, learns: int = 4) -> None:
+        self._text_path = text_path
+        self._int_paths = int_paths
+        self._accept = accept
         self._learns = learns
-        self._prefix: str | None = None
-        self._suffix = ""
-        self._min_len = 0
-        self._value: Any = None
+        self._mid: Callable[[str, int, int], re.Match[str] | None] | None = None
+        self._head = self._tail = ""
+        self._hlen = self._tlen = 0
+        self._names: tuple[str, ...] | None = None  # group names when not in hole order
+        self._single = not int_paths
+        self.info: Any = None
 
-    def loads(self, text: str) -> Any:
-        """Decode one event's JSON text."""
-        prefix = self._prefix
-        if (prefix is not None and text.startswith(prefix) and text.endswith(self._suffix)
-                and len(text) >= self._min_len):
-            middle = text[len(prefix):len(text) - len(self._suffix)]
-            if '"' not in middle and "\\" not in middle and middle.isprintable():
-                top = self._value.copy()
-                node = top
-                for key in self._inner:
-                    child = node[key].copy()
-                    node[key] = child
-                    node = child
-                node[self._last] = middle
-                return top
-        value = fast_loads(text)
-        if self._learns > 0:
-            self._learn(text, value)
-        return value
+    @property
+    def learning(self) -> bool:
+        """True while learning attempts remain."""
+        return self._learns > 0
 
-    def loads_any(self, text: str) -> Any:
-        """`loads(text)`, None when it is not JSON (as `codec_helpers.loads_any`)."""
-        try:
-            return self.loads(text)
-        except (ValueError, TypeError, RecursionError):
+    def match(self, text: str) -> tuple[str, ...] | None:
+        """The hole values (decoded text first, then each integer's digits)
+        when `text` is the learned event with other hole contents, else None."""
+        mid = self._mid
+        if mid is None or not text.startswith(self._head) or not text.endswith(self._tail):
             return None
+        start = self._hlen
+        end = len(text) - self._tlen
+        if self._single and end >= start:  # one plain text hole: no regex needed
+            body = text[start:end]
+            if '"' not in body and "\\" not in body and body.isprintable():
+                return (body,)
+        m = mid(text, start, end)
+        if m is None:
+            return None
+        names = self._names
+        groups: tuple[str, ...] = m.groups() if names is None else m.group(*names)
+        if "\\" in groups[0]:
+            try:
+                value, stop = scanstring(text, m.start("h0"))
+            except ValueError:  # an invalid escape: json.loads raises, let it
+                return None
+            if stop != m.end("h0") + 1:  # pragma: no cover - the pattern already ends there
+                return None
+            groups = (value, *groups[1:])
+        return groups
 
-    def _learn(self, text: str, value: Any) -> None:
-        if type(value) is not dict:
-            return
-        s = value_at(value, self._path)
-        if type(s) is not str or not _verbatim(s):
-            return
+    def learn(self, text: str, value: Any) -> bool:
+        """Learn `text` (whose decoded value is `value`) as the template if
+        `accept` takes it and the proof holds; True when learned."""
+        if self._learns <= 0 or type(value) is not dict:
+            return False
+        info = self._accept(value) if self._accept is not None else True
+        if info is None:
+            return False
+        s = value_at(value, self._text_path)
+        ints = [value_at(value, p) for p in self._int_paths]
+        if type(s) is not str or s == _STR_SENTINEL or any(
+            type(v) is not int or not 0 <= v < _INT_MAX for v in ints
+        ):
+            return False
         self._learns -= 1
-        at = text.rfind(f'"{s}"')
-        if at < 0:
-            return
-        prefix, suffix = text[:at + 1], text[at + 1 + len(s):]
+        paths = (self._text_path, *self._int_paths)
+        found = [_spans_of_str(text, self._text_path[-1], s)]
+        found += [_spans_of_int(text, p[-1], v) for p, v in zip(self._int_paths, ints, strict=True)]
+        sentinels: list[Any] = [_STR_SENTINEL, *(10**17 + 1 + i for i in range(len(ints)))]
+        expected = value
+        for path, sentinel, old in zip(paths, sentinels, [s, *ints], strict=True):
+            if sentinel == old:
+                return False
+            expected = replaced(expected, path, sentinel)
+        for spans in islice(product(*found), _MAX_PROBES):
+            order = sorted(range(len(spans)), key=lambda i: spans[i][0])
+            if any(spans[order[k]][1] > spans[order[k + 1]][0] for k in range(len(order) - 1)):
+                continue
+            if self._prove(text, spans, order, sentinels, expected):
+                self.info = info
+                return True
+        return False
+
+    def _prove(self, text: str, spans: tuple[tuple[int, int], ...], order: list[int],
+               sentinels: list[Any], expected: Any) -> bool:
+        parts: list[str] = []
+        literals: list[str] = []
+        pos = 0
+        for i in order:
+            start, end = spans[i]
+            literals.append(text[pos:start])
+            parts += [text[pos:start], "\\u0000" if i == 0 else str(sentinels[i])]
+            pos = end
+        literals.append(text[pos:])
+        parts.append(text[pos:])
         try:
-            probe = fast_loads(prefix + "\\u0000" + suffix)
-        except Exception:
-            return
-        if value_at(probe, self._path) == "\x00":
-            self._prefix, self._suffix, self._value = prefix, suffix, value
-            self._min_len = len(prefix) + len(suffix)
+            probe = fast_loads("".join(parts))
+        except (ValueError, RecursionError):
+            return False
+        if type(probe) is not dict or probe != expected or any(
+            type(value_at(probe, p)) is not type(sentinels[i])
+            for i, p in enumerate((self._text_path, *self._int_paths))
+        ):
+            return False
+        self._head, self._tail = literals[0], literals[-1]
+        self._hlen, self._tlen = len(literals[0]), len(literals[-1])
+        in_order = order == sorted(order)
+        self._names = None if in_order else tuple(f"h{i}" for i in range(len(order)))
+        self._mid = _middle_matcher(tuple(order), tuple(literals[1:-1]))
+        return True
 
 
-def _setters(cls: type, names: tuple[str, ...]) -> tuple[Any, ...]:
-    actual = tuple(f.name for f in fields(cls))
-    if actual != names:  # pragma: no cover - guards future model edits
-        raise RuntimeError(f"hotpath: {cls.__name__} fields changed: {actual}")
-    attrs: dict[str, Any] = dict(vars(cls))
-    return tuple(attrs[n].__set__ for n in names)
+_MATCHERS: dict[tuple[tuple[int, ...], tuple[str, ...]], Callable[..., Any]] = {}
 
 
-_new = object.__new__
-_D_ROLE, _D_CONTENT, _D_TOOLS, _D_REFUSAL = _setters(
-    ChoiceDelta, ("role", "content", "tool_calls", "refusal")
-)
-_C_INDEX, _C_DELTA, _C_FINISH, _C_LOGPROBS = _setters(
-    ChunkChoice, ("index", "delta", "finish_reason", "logprobs")
-)
-_K_ID, _K_CREATED, _K_MODEL, _K_CHOICES, _K_USAGE, _K_OBJECT, _K_FP = _setters(
-    ChatCompletionChunk,
-    ("id", "created", "model", "choices", "usage", "object", "system_fingerprint"),
-)
-_CHUNK_OBJECT: str = ChatCompletionChunk("", 0, "", ()).object  # the field's default
+def _middle_matcher(order: tuple[int, ...], seps: tuple[str, ...]) -> Callable[..., Any]:
+    """`fullmatch` of the holes (named h0.., in text order) joined by `seps`;
+    compiled once per shape (each stream of one provider learns the same)."""
+    matcher = _MATCHERS.get((order, seps))
+    if matcher is None:
+        if len(_MATCHERS) > 64:
+            _MATCHERS.clear()
+        pattern = "".join(
+            f"(?P<h{i}>{_STR_HOLE if i == 0 else _INT_HOLE})" + (re.escape(seps[k])
+                                                                 if k < len(seps) else "")
+            for k, i in enumerate(order)
+        )
+        matcher = re.compile(pattern, re.DOTALL).fullmatch
+        _MATCHERS[(order, seps)] = matcher
+    return matcher
 
 
-def new_delta(
-    role: str | None,
-    content: str | None,
-    tool_calls: tuple[ChoiceDeltaToolCall, ...] | None = None,
-    refusal: str | None = None,
-) -> ChoiceDelta:
-    """`ChoiceDelta(role, content, tool_calls, refusal)`, built directly."""
-    d: ChoiceDelta = _new(ChoiceDelta)
-    _D_ROLE(d, role)
-    _D_CONTENT(d, content)
-    _D_TOOLS(d, tool_calls)
-    _D_REFUSAL(d, refusal)
-    return d
+_KEY_FINDERS: dict[str, Callable[[str], Any]] = {}
 
 
-EMPTY_DELTA: ChoiceDelta = new_delta(None, None)
+def _key_at(text: str, key: str | int) -> list[int]:
+    """Positions just after `"key":` (JSON whitespace allowed) in `text`."""
+    if type(key) is not str:
+        return []
+    finder = _KEY_FINDERS.get(key)
+    if finder is None:
+        if len(_KEY_FINDERS) > 64:  # keys come from codec constants; stay bounded anyway
+            _KEY_FINDERS.clear()
+        finder = re.compile(re.escape(json.dumps(key)) + _WS + ":" + _WS).finditer
+        _KEY_FINDERS[key] = finder
+    return [m.end() for m in finder(text)]
 
 
-def new_choice(index: int, delta: ChoiceDelta, finish_reason: str | None) -> ChunkChoice:
-    """`ChunkChoice(index, delta, finish_reason)` (no logprobs), built directly."""
-    c: ChunkChoice = _new(ChunkChoice)
-    _C_INDEX(c, index)
-    _C_DELTA(c, delta)
-    _C_FINISH(c, finish_reason)
-    _C_LOGPROBS(c, None)
-    return c
+def _spans_of_str(text: str, key: str | int, s: str) -> list[tuple[int, int]]:
+    """Spans of the bodies of string tokens after `"key":` that decode to `s`."""
+    out = []
+    for at in _key_at(text, key):
+        if text[at:at + 1] != '"':
+            continue
+        try:
+            value, end = scanstring(text, at + 1)
+        except ValueError:
+            continue
+        if value == s:
+            out.append((at + 1, end - 1))
+    return out
 
 
-def new_chunk(
-    response_id: str,
-    created: int,
-    model: str,
-    choices: tuple[ChunkChoice, ...],
-    usage: CompletionUsage | None = None,
-) -> ChatCompletionChunk:
-    """`ChatCompletionChunk(id, created, model, choices, usage)` with the
-    default `object` and no `system_fingerprint`, built directly."""
-    k: ChatCompletionChunk = _new(ChatCompletionChunk)
-    _K_ID(k, response_id)
-    _K_CREATED(k, created)
-    _K_MODEL(k, model)
-    _K_CHOICES(k, choices)
-    _K_USAGE(k, usage)
-    _K_OBJECT(k, _CHUNK_OBJECT)
-    _K_FP(k, None)
-    return k
+def _spans_of_int(text: str, key: str | int, v: int) -> list[tuple[int, int]]:
+    """Spans of the integer tokens `v` after `"key":` whose neighbours cannot
+    extend a number."""
+    digits = str(v)
+    out = []
+    for at in _key_at(text, key):
+        end = at + len(digits)
+        if (text.startswith(digits, at) and text[at - 1] not in _NUMBERISH
+                and text[end:end + 1] not in _NUMBERISH):
+            out.append((at, end))
+    return out

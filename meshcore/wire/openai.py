@@ -12,7 +12,9 @@ finally `extra_body` into the body (R-105). Transcriptions are sent as
 replayed attempt builds identical bytes). Stream events are `data:` lines
 of chunk JSON ending with `data: [DONE]`; an `error` member or `event:
 error` is an in-stream error. Responses are rebuilt with the attempt's id,
-model and created (R-41, R-67).
+model and created (R-41, R-67). Content chunks that repeat one learned shape
+(`plain_chunk_index`) are recognised by a `hotpath.Template` and emitted
+without decoding them.
 """
 
 from __future__ import annotations
@@ -31,10 +33,11 @@ from meshcore.wire.attempt import (
     join_url,
     json_body,
 )
-from meshcore.wire.hotpath import Stencil, new_chunk
+from meshcore.wire.hotpath import Template, fast_loads
 from meshcore.wire.models import (
     SPEECH_CONTENT_TYPES,
     ChatCompletion,
+    ChatCompletionChunk,
     ChatCompletionRequest,
     CompletionRequest,
     CompletionResponse,
@@ -139,7 +142,7 @@ class OpenAIAttempt(Attempt):
     def __init__(self, request: CompletionRequest, ctx: AttemptContext) -> None:
         super().__init__(request, ctx)
         self._resp_content_type = ""
-        self._stencil = Stencil(("choices", 0, "delta", "content"))
+        self._template = Template(("choices", 0, "delta", "content"), accept=plain_chunk_index)
 
     # ---------------------------------------------------------------- request
 
@@ -238,9 +241,15 @@ class OpenAIAttempt(Attempt):
                 return
             if not stripped:
                 return
-        d = self._stencil.loads(data)
+        hit = self._template.match(data)
+        if hit is not None:  # a plain text chunk of the learned shape
+            self.emit_text(hit[0], self._template.info)
+            return
+        d = fast_loads(data)
         if type(d) is not dict:
             raise ValueError("stream chunk: expected an object")
+        if self._template.learning:
+            self._template.learn(data, d)
         if d.get("error"):
             self.stream_error(_error_message(data), data)
             return
@@ -255,9 +264,30 @@ class OpenAIAttempt(Attempt):
                 raise ValueError("stream chunk: no choices")
             return
         ctx = self.ctx
-        self.emit_chunk(
-            new_chunk(ctx.response_id, ctx.created, ctx.model_id, parse_chunk_choices(raw_choices))
-        )
+        self.emit_chunk(ChatCompletionChunk(ctx.response_id, ctx.created, ctx.model_id,
+                                            parse_chunk_choices(raw_choices)))
+
+
+def plain_chunk_index(d: dict[str, Any]) -> int | None:
+    """The choice index of a stream chunk whose whole translation is "emit
+    the content of choice 0 at this index" (one choice, content only, no
+    usage, finish reason or error), else None: the `Template` fast path
+    rests on this."""
+    if d.get("error") or d.get("usage") is not None:
+        return None
+    choices = d.get("choices")
+    if type(choices) is not list or len(choices) != 1:
+        return None
+    c = choices[0]
+    if type(c) is not dict or c.get("finish_reason") is not None:
+        return None
+    delta = c.get("delta")
+    if type(delta) is not dict or type(delta.get("content")) is not str or any(
+        delta.get(k) is not None for k in ("role", "tool_calls", "refusal")
+    ):
+        return None
+    index = c.get("index", 0)
+    return index if type(index) is int else None
 
 
 def _check_blocked(resp: ChatCompletion) -> None:

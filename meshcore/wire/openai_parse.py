@@ -14,11 +14,12 @@ import json
 import math
 from typing import Any
 
-from meshcore.wire.hotpath import EMPTY_DELTA, new_choice, new_delta
+from meshcore.wire.hotpath import EMPTY_DELTA
 from meshcore.wire.models import (
     ChatCompletion,
     ChatCompletionMessage,
     Choice,
+    ChoiceDelta,
     ChoiceDeltaFunction,
     ChoiceDeltaToolCall,
     ChunkChoice,
@@ -176,8 +177,8 @@ def _delta_tool_calls(value: Any, path: str) -> tuple[ChoiceDeltaToolCall, ...] 
 
 
 def parse_chunk_choices(value: Any) -> tuple[ChunkChoice, ...]:
-    """The `choices` of one stream chunk (hot path: plain type checks inline,
-    objects built by `hotpath`, an empty delta shared)."""
+    """The `choices` of one stream chunk (plain type checks inline, an empty
+    delta shared)."""
     if type(value) is not list:
         raise ValueError("choices: expected an array")
     out: list[ChunkChoice] = []
@@ -198,9 +199,9 @@ def parse_chunk_choices(value: Any) -> tuple[ChunkChoice, ...]:
         tcs = d.get("tool_calls")
         refusal = d.get("refusal")
         if tcs is None and refusal is None:
-            delta = EMPTY_DELTA if content is None and role is None else new_delta(role, content)
+            delta = EMPTY_DELTA if content is None and role is None else ChoiceDelta(role, content)
         else:
-            delta = new_delta(
+            delta = ChoiceDelta(
                 role,
                 content,
                 None if tcs is None else _delta_tool_calls(tcs, f"choices[{i}].tool_calls"),
@@ -212,7 +213,7 @@ def parse_chunk_choices(value: Any) -> tuple[ChunkChoice, ...]:
         fr = c.get("finish_reason")
         if fr is not None and type(fr) is not str:
             raise ValueError(f"choices[{i}].finish_reason: expected a string")
-        out.append(new_choice(idx, delta, fr))
+        out.append(ChunkChoice(idx, delta, fr))
     return tuple(out)
 
 

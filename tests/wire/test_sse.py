@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from _sse_reference import reference_events
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -109,3 +110,38 @@ def test_any_chunking_gives_identical_events(
 @given(data=st.binary(max_size=300), cuts=st.lists(st.integers(0, 300), max_size=10))
 def test_random_bytes_never_raise_and_chunking_invariant(data: bytes, cuts: list[int]) -> None:
     assert parse_split(data, cuts) == parse_all(data)
+
+
+_PIECES = st.sampled_from([
+    b"data: ", b"data:", b"event: ", b"id: ", b"retry: ", b": c", b"\n", b"\n\n", b"\r", b"\r\n",
+    b"x", b"{\"a\":1}", b"\xc3\xa9", b"\xe2\x82", b"\xff", b"\xef\xbb\xbf", b" ", b"7", b"\x00",
+])
+
+
+@settings(max_examples=300, deadline=None)
+@given(parts=st.lists(_PIECES, max_size=40), cuts=st.lists(st.integers(0, 300), max_size=12))
+def test_events_equal_a_line_by_line_reference_parser(parts: list[bytes], cuts: list[int]) -> None:
+    """The block-at-a-time fast paths (`data: X` and `event: E` + `data: X`
+    pieces, one decode per feed) give what a plain per-line parser gives,
+    for any mix of fields, line endings, broken UTF-8 and chunking."""
+    body = b"".join(parts)
+    expected = reference_events(body)
+    assert parse_all(body) == expected
+    assert parse_split(body, cuts) == expected
+
+
+def test_fast_shapes_respect_pending_state_from_an_earlier_feed() -> None:
+    """A piece that continues an event begun in an earlier call (data, event
+    name or retry already seen) is not taken for a fresh one-line event."""
+    p = SSEParser()
+    assert p.feed(b"data: a\n") == []
+    assert p.feed(b"data: b\n\ndata: c\n\n") == [SSEEvent("message", "a\nb"),
+                                                  SSEEvent("message", "c")]
+    assert p.feed(b"event: e\n") == []
+    assert p.feed(b"data: d\n\n") == [SSEEvent("e", "d")]
+    assert p.feed(b"retry: 5\n") == []
+    assert p.feed(b"data: f\n\nevent: g\ndata: h\n\n") == [SSEEvent("message", "f", None, 5),
+                                                           SSEEvent("g", "h")]
+    assert p.feed(b"id: 9\n\ndata: i\n\nevent: \ndata: j\n\n") == [
+        SSEEvent("message", "i", "9"), SSEEvent("message", "j", "9")]
+    assert p.lines_seen == 21  # every LF ends one line

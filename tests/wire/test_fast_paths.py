@@ -1,0 +1,355 @@
+"""The codecs' per-chunk fast paths change nothing (issue 3, R-67).
+
+Every streaming family translates the text events of a learned shape
+straight from a `Template`'s hole values. These tests stream the same body,
+cut the same way, through two attempts: one as shipped and one whose
+template never learns (so every event takes the general decode-and-walk
+path), and require identical chunks, outcome, usage and text. The streams
+mix plain text events with lookalikes the fast path must not take: escaped
+and non-ASCII text, reordered or extra fields, nested keys of the same
+name, numbers spelled as floats, other event types, malformed events.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any, cast
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from meshcore.config.schema import ModelConfig, ProviderConfig
+from meshcore.wire.attempt import Attempt
+from meshcore.wire.hotpath import Template
+from meshcore.wire.models import ChatCompletionChunk, parse_request
+from meshcore.wire.registry import start_attempt
+
+CONNECTORS = {
+    "openai": ("openai.llm.v1", "gpt-4o"),
+    "anthropic": ("anthropic.claude.v1", "claude-3-5-haiku-20241022"),
+    "gemini": ("google.gemini.v1", "gemini-1.5-flash"),
+    "cohere": ("cohere.nlp.v1", "command-r-plus"),
+}
+
+
+class CountingTemplate(Template):
+    """A template that counts its hits (to show the fast path ran)."""
+
+    __slots__ = ("hits",)
+
+    def __init__(self, other: Template, learns: int = 4) -> None:
+        super().__init__(other._text_path, other._int_paths, other._accept, learns)
+        self.hits = 0
+
+    def match(self, text: str) -> tuple[str, ...] | None:
+        hit = super().match(text)
+        self.hits += hit is not None
+        return hit
+
+
+def _attempt(family: str, learns: int) -> Attempt:
+    connector, name = CONNECTORS[family]
+    req = parse_request("chat", {"messages": [{"role": "user", "content": "hi"}], "stream": True})
+    a = start_attempt(req, model=ModelConfig(id=f"{family}.m", provider="p", name=name),
+                      provider=ProviderConfig(id="p", connector=connector), api_key="k",
+                      attempt_id="a1", model_id=f"{family}.m", response_id="chatcmpl-1",
+                      created=1_700_000_000)
+    codec: Any = a
+    codec._template = CountingTemplate(codec._template, learns)
+    assert a.next_request() is not None
+    a.receive_head(200, [("content-type", "text/event-stream")])
+    return a
+
+
+def _run(family: str, body: bytes, cuts: list[int], learns: int) -> tuple[Any, ...]:
+    a = _attempt(family, learns)
+    chunks: list[ChatCompletionChunk] = []
+    start = 0
+    for cut in [*sorted({c for c in cuts if 0 < c < len(body)}), len(body)]:
+        chunks += a.receive_data(body[start:cut])
+        start = cut
+    chunks += a.receive_end()
+    hits = cast(Any, a)._template.hits
+    return (chunks, a.outcome(), a.usage, a.partial_text, a.has_content), hits
+
+
+def _same_both_ways(family: str, body: bytes, cuts: list[int]) -> int:
+    fast, hits = _run(family, body, cuts, 4)
+    slow, slow_hits = _run(family, body, cuts, 0)
+    assert slow_hits == 0
+    assert fast == slow
+    return int(hits)
+
+
+def _sse(obj: Any, event: str | None = None, **dump: Any) -> bytes:
+    head = f"event: {event}\n".encode() if event else b""
+    text = obj if isinstance(obj, str) else json.dumps(obj, **dump)
+    return head + b"data: " + text.encode() + b"\n\n"
+
+
+# ---------------------------------------------------------------- event makers
+
+def _openai(kind: str, text: str, n: int) -> bytes:
+    chunk: dict[str, Any] = {
+        "id": "chatcmpl-x", "object": "chat.completion.chunk", "created": 1718000000,
+        "model": "gpt-4o", "system_fingerprint": "fp_1",
+        "choices": [{"index": 0, "delta": {"content": text}, "logprobs": None,
+                     "finish_reason": None}]}
+    c0 = chunk["choices"][0]
+    dump: dict[str, Any] = {}
+    if kind == "ascii":
+        dump["ensure_ascii"] = True
+    elif kind == "compact":
+        dump["separators"] = (",", ":")
+    elif kind == "reordered":
+        chunk = {"choices": chunk.pop("choices"), **chunk}
+    elif kind == "usage_null":
+        chunk["usage"] = None
+    elif kind == "usage":
+        chunk["usage"] = {"prompt_tokens": 3, "completion_tokens": n, "total_tokens": n + 3}
+    elif kind == "role":
+        c0["delta"]["role"] = "assistant"
+    elif kind == "index":
+        c0["index"] = n % 3
+    elif kind == "index_float":
+        c0["index"] = 1.0
+    elif kind == "nested":
+        chunk["x"] = {"delta": {"content": text}}
+    elif kind == "created":
+        chunk["created"] = 1718000000 + n
+    elif kind == "null":
+        c0["delta"]["content"] = None
+    elif kind == "number":
+        c0["delta"]["content"] = n
+    elif kind == "finish":
+        c0["finish_reason"] = "length"
+    elif kind == "refusal":
+        c0["delta"]["refusal"] = text
+    elif kind == "error":
+        chunk["error"] = {"message": text}
+    elif kind == "broken":
+        return _sse(json.dumps(chunk)[:-1])
+    return _sse(chunk, **({"ensure_ascii": False} | dump))
+
+
+def _openai_end(usage: bool) -> bytes:
+    tail = _sse({"choices": [], "usage": {"prompt_tokens": 2, "completion_tokens": 3,
+                                          "total_tokens": 5}}) if usage else b""
+    return (_sse({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}) + tail
+            + b"data: [DONE]\n\n")
+
+
+def _anthropic(kind: str, text: str, n: int) -> bytes:
+    ev: dict[str, Any] = {"type": "content_block_delta", "index": 0,
+                          "delta": {"type": "text_delta", "text": text}}
+    name = "content_block_delta"
+    if kind == "ascii":
+        return _sse(ev, name)  # json.dumps escapes non-ASCII by default
+    if kind == "compact":
+        return _sse(ev, name, separators=(",", ":"), ensure_ascii=False)
+    if kind == "reordered":
+        ev = {"delta": ev["delta"], "index": 0, "type": ev["type"]}
+    elif kind == "index_float":
+        ev["index"] = 0.0
+    elif kind == "no_index":
+        del ev["index"]
+    elif kind == "thinking":
+        ev["delta"] = {"type": "thinking_delta", "thinking": "hmm", "text": text}
+    elif kind == "other_type":
+        ev["type"] = "content_block_start"
+    elif kind == "nested":
+        ev["x"] = {"text": text}
+    elif kind == "event_name":
+        name = "other"
+    elif kind == "ping":
+        return _sse({"type": "ping"}, "ping")
+    elif kind == "number":
+        ev["delta"]["text"] = n
+    elif kind == "error":
+        return _sse({"type": "error", "error": {"type": "overloaded_error", "message": text}},
+                    "error", ensure_ascii=False)
+    elif kind == "broken":
+        return _sse(json.dumps(ev)[:-2], name)
+    return _sse(ev, name, ensure_ascii=False)
+
+
+def _anthropic_start() -> bytes:
+    return (_sse({"type": "message_start", "message": {
+        "id": "msg_1", "type": "message", "role": "assistant", "model": "claude", "content": [],
+        "usage": {"input_tokens": 5, "output_tokens": 1}}}, "message_start")
+        + _sse({"type": "content_block_start", "index": 0,
+                "content_block": {"type": "text", "text": ""}}, "content_block_start"))
+
+
+def _anthropic_end(usage: bool) -> bytes:
+    return (_sse({"type": "content_block_stop", "index": 0}, "content_block_stop")
+            + _sse({"type": "message_delta", "delta": {"stop_reason": "end_turn"},
+                    **({"usage": {"output_tokens": 9}} if usage else {})}, "message_delta")
+            + _sse({"type": "message_stop"}, "message_stop"))
+
+
+def _gemini(kind: str, text: str, n: int) -> bytes:
+    meta: dict[str, Any] = {"promptTokenCount": 6, "candidatesTokenCount": n,
+                            "totalTokenCount": n + 6}
+    cand: dict[str, Any] = {"content": {"parts": [{"text": text}], "role": "model"}, "index": 0}
+    ev: dict[str, Any] = {"candidates": [cand], "usageMetadata": meta,
+                          "modelVersion": "gemini-1.5-flash", "responseId": "r1"}
+    dump: dict[str, Any] = {"separators": (",", ":"), "ensure_ascii": False}
+    if kind == "ascii":
+        dump["ensure_ascii"] = True
+    elif kind == "spaced":
+        dump["separators"] = (", ", ": ")
+    elif kind == "reordered":
+        ev = {"usageMetadata": {"totalTokenCount": n + 6, "candidatesTokenCount": n,
+                                "promptTokenCount": 6}, "candidates": [cand]}
+    elif kind == "float":
+        meta["candidatesTokenCount"] = float(n)
+    elif kind == "prompt":
+        meta["promptTokenCount"] = n % 5
+    elif kind == "thoughts":
+        meta["thoughtsTokenCount"] = 4
+    elif kind == "no_total":
+        del meta["totalTokenCount"]
+    elif kind == "two_parts":
+        cand["content"]["parts"].append({"text": "!"})
+    elif kind == "thought":
+        cand["content"]["parts"][0]["thought"] = True
+    elif kind == "call":
+        cand["content"]["parts"][0]["functionCall"] = {"name": "f", "args": {"a": n}}
+    elif kind == "nested":
+        ev["x"] = {"candidatesTokenCount": n, "text": text}
+    elif kind == "blocked":
+        ev["promptFeedback"] = {"blockReason": "SAFETY"}
+    elif kind == "error":
+        ev = {"error": {"status": "INTERNAL", "message": text}}
+    elif kind == "broken":
+        return _sse(json.dumps(ev)[:-1])
+    return _sse(ev, **dump)
+
+
+def _gemini_end(usage: bool) -> bytes:
+    meta = {"usageMetadata": {"promptTokenCount": 6, "candidatesTokenCount": 99,
+                              "totalTokenCount": 105}} if usage else {}
+    return _sse({"candidates": [{"content": {"parts": [{"text": "."}], "role": "model"},
+                                 "finishReason": "STOP", "index": 0}], **meta},
+                separators=(",", ":"))
+
+
+def _cohere(kind: str, text: str, n: int) -> bytes:
+    ev: dict[str, Any] = {"type": "content-delta", "index": 0,
+                          "delta": {"message": {"content": {"text": text}}}}
+    name = "content-delta"
+    if kind == "ascii":
+        return _sse(ev, name)
+    if kind == "compact":
+        return _sse(ev, name, separators=(",", ":"), ensure_ascii=False)
+    if kind == "reordered":
+        ev = {"delta": ev["delta"], "type": ev["type"], "index": 0}
+    elif kind == "plan":
+        ev = {"type": "tool-plan-delta", "delta": {"message": {"tool_plan": text}}}
+    elif kind == "nested":
+        ev["x"] = {"text": text, "content": {"text": text}}
+    elif kind == "no_type":
+        del ev["type"]
+    elif kind == "other_type":
+        ev["type"] = "content-start"
+    elif kind == "number":
+        ev["delta"]["message"]["content"]["text"] = n
+    elif kind == "broken":
+        return _sse(json.dumps(ev)[:-1], name)
+    return _sse(ev, name, ensure_ascii=False)
+
+
+def _cohere_start() -> bytes:
+    return (_sse({"id": "s1", "type": "message-start", "delta": {"message": {
+        "role": "assistant", "content": []}}}, "message-start")
+        + _sse({"type": "content-start", "index": 0, "delta": {"message": {
+            "content": {"type": "text", "text": ""}}}}, "content-start"))
+
+
+def _cohere_end(usage: bool) -> bytes:
+    counts = {"usage": {"billed_units": {"input_tokens": 4, "output_tokens": 7},
+                        "tokens": {"input_tokens": 64, "output_tokens": 7}}} if usage else {}
+    return (_sse({"type": "content-end", "index": 0}, "content-end")
+            + _sse({"type": "message-end", "delta": {"finish_reason": "COMPLETE", **counts}},
+                   "message-end"))
+
+
+Maker = Callable[[str, str, int], bytes]
+FAMILIES: dict[str, tuple[Maker, bytes, Callable[[bool], bytes], list[str]]] = {
+    "openai": (_openai, b"", _openai_end,
+               ["ascii", "compact", "reordered", "usage_null", "usage", "role", "index",
+                "index_float", "nested", "created", "null", "number", "finish", "refusal",
+                "error", "broken"]),
+    "anthropic": (_anthropic, _anthropic_start(), _anthropic_end,
+                  ["ascii", "compact", "reordered", "index_float", "no_index", "thinking",
+                   "other_type",
+                   "nested", "event_name", "ping", "number", "error", "broken"]),
+    "gemini": (_gemini, b"", _gemini_end,
+               ["ascii", "spaced", "reordered", "float", "prompt", "thoughts", "no_total",
+                "two_parts", "thought", "call", "nested", "blocked", "error", "broken"]),
+    "cohere": (_cohere, _cohere_start(), _cohere_end,
+               ["ascii", "compact", "reordered", "plan", "nested", "no_type", "other_type",
+                "number",
+                "broken"]),
+}
+TEXTS = st.text(max_size=10) | st.sampled_from(
+    ["", '"', "\\", '\\"', "\n", "\x00", "é", "😀", "\u2028", "}", '","text":"x', "token "])
+
+
+@settings(max_examples=60, deadline=None)
+@given(family=st.sampled_from(sorted(FAMILIES)),
+       events=st.lists(st.tuples(st.integers(0, 3), TEXTS, st.integers(0, 10**20)),
+                       min_size=1, max_size=14),
+       lookalikes=st.lists(st.integers(0, 99), min_size=1, max_size=3),
+       cuts=st.lists(st.integers(0, 3000), max_size=8), usage_at_end=st.booleans())
+def test_fast_path_equals_general_path_on_mixed_streams_r67(
+    family: str, events: list[tuple[int, str, int]], lookalikes: list[int], cuts: list[int],
+    usage_at_end: bool,
+) -> None:
+    """Plain events (three in four) mixed with a few lookalike kinds and
+    malformed events, any chunking: shipped attempt == attempt without the
+    fast path."""
+    make, start, end, kinds = FAMILIES[family]
+    parts = [start]
+    for i, (pick, text, n) in enumerate(events):
+        kind = "plain" if pick else kinds[lookalikes[i % len(lookalikes)] % len(kinds)]
+        parts.append(make(kind, text, n))
+    body = b"".join([*parts, end(usage_at_end)])
+    _same_both_ways(family, body, cuts)
+
+
+@settings(max_examples=25, deadline=None)
+@given(family=st.sampled_from(sorted(FAMILIES)),
+       texts=st.lists(st.text(max_size=8), min_size=2, max_size=12),
+       cuts=st.lists(st.integers(0, 3000), max_size=5))
+def test_plain_streams_take_the_fast_path_r67(
+    family: str, texts: list[str], cuts: list[int]
+) -> None:
+    """Streams of plain text events (any text: escapes are decoded on the
+    fast path too) learn on the first event and take the fast path for all
+    later ones, with the general path's results."""
+    make, start, end, _ = FAMILIES[family]
+    body = b"".join([start, *(make("plain", t, i) for i, t in enumerate(texts)), end(False)])
+    hits = _same_both_ways(family, body, cuts)
+    if "\x00" not in texts[0]:  # a sentinel-valued first text is not learned from
+        assert hits == len(texts) - 1
+
+
+def test_each_lookalike_kind_against_a_learned_stream() -> None:
+    """Every lookalike kind after a learned plain event, and streams made
+    of one kind only (so a kind the codec accepts is learned and then hit;
+    counts repeat and alternate; usage at the end or not): the outputs
+    match the general path."""
+    texts = ("tok", 'a"b', "é\\n", "x", "", "y")
+    for family, (make, start, end, kinds) in FAMILIES.items():
+        for kind in ["plain", *kinds]:
+            for text in texts:
+                body = b"".join([start, make("plain", "first", 1), make(kind, text, 7),
+                                 make("plain", "again", 8), end(True)])
+                _same_both_ways(family, body, [])
+            for counts in ([7] * len(texts), list(range(len(texts))), [7, 8] * len(texts)):
+                for usage in (True, False):
+                    events = (make(kind, t, n) for t, n in zip(texts, counts, strict=False))
+                    _same_both_ways(family, b"".join([start, *events, end(usage)]), [])
