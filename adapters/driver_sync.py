@@ -38,6 +38,7 @@ from adapters.http import (
 )
 from adapters.middleware import MiddlewareContext
 from adapters.observability.hook import override_items
+from adapters.pool import LeanConnectionPool
 from meshcore.actions import Commit, Deliver, Fail, SendAttempt
 from meshcore.errors import error_from_failure
 from meshcore.events import (
@@ -67,7 +68,7 @@ class SyncDriver:
 
     def __init__(self, engine: Engine, max_connections: int = 100) -> None:
         self.engine = engine
-        self.pool = httpcore.ConnectionPool(
+        self.pool = LeanConnectionPool(
             max_connections=max_connections,
             max_keepalive_connections=max_connections,
             keepalive_expiry=60.0,
