@@ -33,6 +33,7 @@ from adapters.http import (
     core_request,
     encode_headers,
     failure_kind_of,
+    interrupt_read,
     normalise_headers,
     timeout_extension,
 )
@@ -102,7 +103,13 @@ class SyncDriver:
                 with conds[0]:
                     conds[0].notify_all()
 
+        def on_cancel(_aid: str) -> None:
+            network = run.reading
+            if network is not None:
+                interrupt_read(network)
+
         run.wake = wake
+        run.on_cancel = on_cancel
         eng.register(run)
         obs = eng.observer
         ctx = obs.mw_begin(run, metadata)
@@ -205,6 +212,7 @@ class SyncDriver:
                 last = clock()
                 pieces = iter(response.iter_stream())
                 streaming = attempt.stream
+                network = response.extensions.get("network_stream") if streaming else None
                 while True:
                     if streaming:  # a plain body keeps the bound set above
                         bound = next_bound(stream=True, started=started,
@@ -212,7 +220,15 @@ class SyncDriver:
                                            request_deadline=req_deadline, head_seen=True,
                                            has_content=attempt.has_content, last_data=last)
                         IO_DEADLINE.set(bound.at)
-                    piece = next(pieces, None)
+                    if send.attempt_id in run.cancelled:
+                        raise _Aborted
+                    run.reading = network
+                    try:
+                        piece = next(pieces, None)
+                    finally:
+                        run.reading = None
+                    if send.attempt_id in run.cancelled:
+                        raise _Aborted
                     if piece is None:
                         break
                     last = clock()
@@ -239,11 +255,15 @@ class SyncDriver:
         except _Aborted:
             fact = None
         except TRANSPORT_ERRORS as exc:
-            kind = failure_kind_of(exc)
-            if kind is FailureKind.TIMEOUT:
-                kind = bound.kind
-            fact = attempt.fail(kind, f"{type(exc).__name__}: {exc}"[:300])
+            if send.attempt_id in run.cancelled:
+                fact = None  # the read was interrupted because the core cancelled
+            else:
+                kind = failure_kind_of(exc)
+                if kind is FailureKind.TIMEOUT:
+                    kind = bound.kind
+                fact = attempt.fail(kind, f"{type(exc).__name__}: {exc}"[:300])
         finally:
+            run.reading = None
             IO_DEADLINE.reset(token)
             if response is not None:
                 response.close()

@@ -83,6 +83,9 @@ class Run:
     current: Attempt | None = None
     meta: dict[str, Any] | None = None
     owned: list[str] = field(default_factory=list)  # attempt ids routed to this run
+    # the network stream of a streamed body being read (sync driver): a
+    # CancelAttempt meanwhile shuts its socket down to end the read at once
+    reading: Any = None
 
     def push(self, action: Action) -> None:
         self.pending.append(action)

@@ -17,8 +17,10 @@ Everything here sits at the boundary between httpcore and the pure core:
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import math
+import socket
 import ssl
 import time
 import typing
@@ -181,6 +183,25 @@ def core_request(method: str, url: str, headers: Iterable[tuple[str, str]], body
         method, parsed, headers=encode_headers(headers, url, body), content=body,
         extensions={"timeout": timeout_extension(timeout_s)},
     )
+
+
+def interrupt_read(network_stream: typing.Any) -> None:
+    """End a read in progress on an httpcore network stream at once (the
+    drivers' CancelAttempt during a streamed body): shut the connection's
+    socket down, so the pending read sees end-of-file and httpcore drops the
+    connection. The loops' socket wrappers (asyncio's and uvloop's transport
+    sockets) refuse `shutdown()`, so it is applied to a duplicate of the file
+    descriptor, which shuts down the same connection; httpcore still owns and
+    closes the original."""
+    sock = network_stream.get_extra_info("socket")
+    if sock is None:
+        return
+    with contextlib.suppress(OSError, ValueError):  # already closed: nothing to do
+        dup = socket.fromfd(sock.fileno(), sock.family, sock.type)
+        try:
+            dup.shutdown(socket.SHUT_RDWR)
+        finally:
+            dup.close()
 
 
 def timeout_extension(seconds: float) -> dict[str, float]:

@@ -71,6 +71,8 @@ class FaultStep:
     - `silent`: accept the request and never answer. `reset`: close the connection with
       a TCP reset before sending anything.
     - `cut_after_chunks`: stream N content chunks, then close the connection mid-body.
+    - `stall_after_chunks` with `stall_for`: stream N content chunks, then pause
+      `stall_for` seconds before the rest (a stream that stalls mid-way).
     - `malformed`: a 2xx with invalid JSON; for streams, an invalid chunk before the first
       content chunk. `body`: a literal body (JSON value; a string is sent as-is).
     - `content`, `usage` (`prompt_tokens`, `completion_tokens`): the reply and its counts.
@@ -88,6 +90,8 @@ class FaultStep:
     silent: bool = False
     reset: bool = False
     cut_after_chunks: int | None = None
+    stall_after_chunks: int | None = None
+    stall_for: float = 0.0
     malformed: bool = False
     body: Any = None
     content: str | None = None
@@ -112,11 +116,11 @@ class FaultStep:
                 raise ValueError(
                     f"step key 'headers' must map names to strings, got {header!r}: {hvalue!r}"
                 )
-        for name in ("delay", "ttft_delay", "chunk_delay"):
+        for name in ("delay", "ttft_delay", "chunk_delay", "stall_for"):
             _check_seconds(name, getattr(self, name))
         for name in ("silent", "reset", "malformed", "no_done"):
             _check_bool(name, getattr(self, name))
-        for name in ("cut_after_chunks", "stream_error"):
+        for name in ("cut_after_chunks", "stream_error", "stall_after_chunks"):
             _check_count(name, getattr(self, name))
         for name in ("content", "code", "type", "message"):
             _check_text(name, getattr(self, name))

@@ -440,6 +440,8 @@ class FakeProviderServer:
                 return True
             if event is None:
                 break
+            if step.stall_after_chunks is not None and index == step.stall_after_chunks:
+                self._wait(step.stall_for)
             self._wait(step.chunk_delay)
             self._send(conn, h11.Data(data=event))
         for tail_event in script.tail:

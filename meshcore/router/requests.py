@@ -516,7 +516,9 @@ class RequestOps(LazySelectOps):
     def drop_removed_models(self, actions: list[Action]) -> None:
         """After a reload removed models or providers (R-118a): cancel their
         attempts in flight (releasing the reservation), take them out of the
-        requests in flight, and let those requests rotate on."""
+        requests in flight, and let those requests rotate on. A stream already
+        committed to the removed model cannot rotate (R-65, R-68): it ends as
+        interrupted, with the history naming the cut attempt."""
         for req in list(self.requests.values()):
             if any(mid not in self.models for mid in req.members):
                 req.members = tuple(mid for mid in req.members if mid in self.models)
@@ -533,4 +535,13 @@ class RequestOps(LazySelectOps):
             if owner is not None and not owner.done and owner.current_attempt == aid:
                 owner.current_attempt = None
                 owner.exhausted.add(att.model_id)
+                if att.committed:
+                    owner.attempts.append(AttemptRecord(
+                        aid, att.model_id, att.provider_id, OutcomeClass.STREAM_INTERRUPTED,
+                        None, (self.now.mono - att.started) * 1000.0,
+                        "model removed by a configuration reload after commit"))
+                    self.fail(actions, owner, "stream_interrupted",
+                              f"stream from {att.model_id} interrupted: the model was removed "
+                              "by a configuration reload")
+                    continue
                 self.advance(actions, owner)

@@ -231,3 +231,33 @@ def test_r69_stream_latency_and_ttft_are_recorded() -> None:
     m = r.models["pa.a"]
     assert list(m.latencies) == [900.0] and list(m.ttfts) == [150.0]
     assert r.usage()["by_model"]["pa.a"]["tokens"] == 10
+
+
+def test_r118a_r68_reload_removing_the_model_of_a_committed_stream_interrupts_it() -> None:
+    """A reload that removes the model a stream is committed to cancels the
+    attempt and ends the request as interrupted: no rotation to another model
+    after content was delivered (R-65, R-68). Before commit it rotates on."""
+    from meshcore.events import AttemptFirstChunk, ConfigChanged
+
+    data = simple_config(["a", "b"])
+    smaller = simple_config(["b"])
+    for committed in (True, False):
+        r = Router(load_config(data), seed=1)
+        now = Instant(1.0, 1_790_000_000.0)
+        acts = r.handle(RequestSubmitted("r1", "chat", RequestFeatures(stream=True)), now)
+        send = next(a for a in acts if isinstance(a, SendAttempt))
+        assert send.model_id == "pa.a"
+        if committed:
+            acts = r.handle(AttemptFirstChunk(send.attempt_id, 5.0), now)
+            assert any(isinstance(a, Commit) for a in acts)
+        acts = r.handle(ConfigChanged(smaller), Instant(2.0, 1_790_000_001.0))
+        assert any(isinstance(a, CancelAttempt) and a.attempt_id == send.attempt_id
+                   for a in acts)
+        sends = [a for a in acts if isinstance(a, SendAttempt)]
+        fails = [a for a in acts if isinstance(a, Fail)]
+        if committed:
+            assert sends == [] and len(fails) == 1
+            assert fails[0].failure.reason == "stream_interrupted"
+            assert [x.model_id for x in fails[0].failure.attempts] == ["pa.a"]
+        else:
+            assert fails == [] and [s.model_id for s in sends] == ["pb.b"]

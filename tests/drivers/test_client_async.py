@@ -163,3 +163,42 @@ async def test_trio_native_record_replays_r110(tmp_path: Path) -> None:
     assert len(srv.requests) == 2  # same-model retry after the 502 (R-36)
     report = replay(log.read_text().splitlines())
     assert report.ok, report.first_divergence
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_cancel_attempt_interrupts_a_stalled_stream_read_at_once(backend: str) -> None:
+    """A CancelAttempt while the driver waits for the next chunk (here: the
+    model is removed by a reload) ends the read at once, although the provider
+    stalls for 20 s after its first chunk, and leaves no connection busy."""
+    from adapters.build import build
+
+    plan = [{"content": "one two three", "stall_after_chunks": 1, "stall_for": 20.0}]
+    with FakeProviderServer(plan) as slow, FakeProviderServer() as other:
+        cfg = mesh_config([("openai", slow), ("openai", other)], timeout="30s")
+        without_slow = {**cfg, "models": {k: v for k, v in cfg["models"].items()
+                                          if k != "p0.m0"},
+                        "pools": {"chat": {**cfg["pools"]["chat"], "models": ["p1.m1"]}}}
+
+        async def body() -> None:
+            client = create_async(config=cfg, seed=5)
+            async with client:
+                stream = await client.chat.completions.create(
+                    model="chat", messages=MSG, stream=True, timeout=CALL_TIMEOUT)
+                first = await stream.__anext__()  # the role chunk: committed to p0.m0
+                assert first.choices[0].delta.role == "assistant" and first.model == "p0.m0"
+                started = time.monotonic()
+
+                async def reload_soon() -> None:
+                    await anyio.sleep(0.2)  # the driver is now waiting in the read
+                    client.reconfigure(build((), config=without_slow))
+
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(reload_soon)
+                    # R-68: committed to the removed model, the stream cannot rotate
+                    with pytest.raises(StreamInterruptedError, match="removed"):
+                        async for _ in stream:
+                            pass
+                assert time.monotonic() - started < 5.0  # not the 20 s chunk delay
+                assert busy_connections(client._driver.pool) == []
+
+        run_on(backend, body)

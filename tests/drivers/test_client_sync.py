@@ -266,3 +266,34 @@ def test_close_is_idempotent_and_final_r106() -> None:
         client.close()
         with pytest.raises(ModelMeshError):
             client.chat.completions.create(model="chat", messages=MSG, timeout=CALL_TIMEOUT)
+
+
+def test_cancel_attempt_interrupts_a_stalled_stream_read_at_once() -> None:
+    """A CancelAttempt from another thread (a reload removing the model) ends a
+    read that waits on a stalled provider at once; the committed stream fails
+    as interrupted (R-68) and no connection stays busy."""
+    from adapters.build import build
+
+    plan = [{"content": "one two three", "stall_after_chunks": 1, "stall_for": 20.0}]
+    with FakeProviderServer(plan) as slow, FakeProviderServer() as other:
+        cfg = mesh_config([("openai", slow), ("openai", other)], timeout="30s")
+        without_slow = {**cfg, "models": {k: v for k, v in cfg["models"].items()
+                                          if k != "p0.m0"},
+                        "pools": {"chat": {**cfg["pools"]["chat"], "models": ["p1.m1"]}}}
+        with create(config=cfg, seed=3) as client:
+            stream = client.chat.completions.create(model="chat", messages=MSG, stream=True,
+                                                    timeout=CALL_TIMEOUT)
+            first = next(stream)
+            assert first.choices[0].delta.role == "assistant" and first.model == "p0.m0"
+            started = time.monotonic()
+            timer = threading.Timer(0.2, lambda: client.reconfigure(
+                build((), config=without_slow)))
+            timer.start()
+            try:
+                with pytest.raises(StreamInterruptedError, match="removed"):
+                    for _ in stream:
+                        pass
+            finally:
+                timer.join(5.0)
+            assert time.monotonic() - started < 5.0  # not the provider's 20 s stall
+            assert busy_connections(client._driver.pool) == []

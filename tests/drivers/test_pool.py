@@ -17,10 +17,10 @@ import anyio
 import h11
 import httpcore
 import pytest
+from _mesh_helpers import wait_until
 
 from adapters.fake_provider import FakeProviderServer
 from adapters.pool import SWEEP_S, LeanAsyncConnectionPool, LeanConnectionPool
-from tests.drivers._mesh_helpers import wait_until
 
 # ------------------------------------------------------------------ the planning step
 

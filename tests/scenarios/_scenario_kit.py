@@ -76,25 +76,6 @@ def served_log(*servers: FakeProviderServer) -> list[str]:
     return [str(r.model) for r in sorted(recs, key=lambda r: r.received_at)]
 
 
-class StallingProvider(FakeProviderServer):
-    """A fake provider whose streams pause for `stall_for` seconds after
-    `stall_after` content chunks (the plan keys have no mid-stream stall: their
-    `chunk_delay` applies before every chunk, the first one included)."""
-
-    def __init__(self, plan: object = None, *, stall_after: int, stall_for: float) -> None:
-        super().__init__(plan)
-        self.stall_after = stall_after
-        self.stall_for = stall_for
-
-    def _content_with_stops(  # type: ignore[override]  # an instance method here
-            self, content: tuple[bytes, ...]) -> Iterator[bytes | None]:
-        for index, event in enumerate(content):
-            if index == self.stall_after:
-                self._stopping.wait(self.stall_for)  # bounded; ends at once on stop()
-            yield event
-        yield None
-
-
 @dataclass
 class Outcome:
     """One call as the caller saw it, normalised across targets."""

@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from _scenario_kit import (
-    StallingProvider,
     Target,
     assert_failed,
     assert_interrupted,
@@ -81,8 +80,7 @@ def test_stalled_stream_is_interrupted_by_the_gap_timeout_r32(target: Target,
     """R-32/R-68: after two chunks the provider stalls (5 s) longer than its
     `timeout` (0.6 s): the stream is interrupted at the gap bound, well before the
     request deadline, and never completes."""
-    (stall,) = servers(StallingProvider([ok(5, 5, content=WORDS)], stall_after=2,
-                                        stall_for=5.0))
+    (stall,) = servers([ok(5, 5, content=WORDS, stall_after_chunks=2, stall_for=5.0)])
     (good,) = servers([ok(1, 1)])
     cfg = config([stall, good], timeout="0.6s", pool={"retry": {"max_attempts": 3}})
     with target.open(cfg) as sess:
@@ -98,8 +96,7 @@ def test_stalled_stream_is_interrupted_by_the_deadline_r31(target: Target,
                                                            servers: Servers) -> None:
     """R-31/R-68: a stall shorter than the provider timeout but past the request
     deadline (1.2 s): the deadline ends the stream after commit, as interrupted."""
-    (stall,) = servers(StallingProvider([ok(5, 5, content=WORDS)], stall_after=1,
-                                        stall_for=5.0))
+    (stall,) = servers([ok(5, 5, content=WORDS, stall_after_chunks=1, stall_for=5.0)])
     deadline = 1.2
     cfg = config([stall], timeout="4s")
     with target.open(cfg) as sess:
