@@ -28,6 +28,7 @@ from meshcore.router.timers import TimerQueue
 from meshcore.types import Instant, Operation, RequestFeatures
 
 DEFAULT_POOL = PoolConfig(name="")
+FINISHED_MAX = 65536  # late facts about this many ended attempts are ignored
 SEVERITY_RANK = {name: i for i, name in enumerate(SEVERITIES)}
 
 
@@ -40,7 +41,6 @@ def trace_floor(sections: Mapping[str, Any]) -> int:
         if isinstance(s, dict) and "traces" in s.get("streams", ())
     ]
     return min(ranks) if ranks else SEVERITY_RANK["info"]
-FINISHED_MAX = 65536  # late facts about this many ended attempts are ignored
 
 
 class RouterBase:
