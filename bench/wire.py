@@ -35,6 +35,7 @@ from meshcore.config.schema import ModelConfig, ProviderConfig  # noqa: E402
 from meshcore.wire.models import parse_request  # noqa: E402
 from meshcore.wire.registry import start_attempt  # noqa: E402
 from meshcore.wire.sse import SSEParser  # noqa: E402
+from meshcore.wire.tokens import features_of  # noqa: E402
 
 CHAT = {"messages": [{"role": "system", "content": "You are terse."},
                      {"role": "user", "content": "Explain SSE in one paragraph."}],
@@ -142,11 +143,18 @@ BODIES: dict[str, Callable[[int], bytes]] = {
 }
 
 
+# The configuration objects a client holds (built once, as a loaded config is).
+CONFIGS: dict[str, tuple[ModelConfig, ProviderConfig]] = {
+    family: (ModelConfig(id=f"{family}.bench", provider="p", name=name),
+             ProviderConfig(id="p", connector=connector))
+    for family, (connector, name) in FAMILIES.items()
+}
+
+
 def _attempt(family: str, stream: bool, parsed: Any = None):  # type: ignore[no-untyped-def]
-    connector, name = FAMILIES[family]
+    model, provider = CONFIGS[family]
     req = parsed if parsed is not None else parse_request("chat", {**CHAT, "stream": stream})
-    return start_attempt(req, model=ModelConfig(id=f"{family}.bench", provider="p", name=name),
-                         provider=ProviderConfig(id="p", connector=connector),
+    return start_attempt(req, model=model, provider=provider,
                          api_key="sk-bench", attempt_id="bench", model_id=f"{family}.bench",
                          response_id="chatcmpl-bench", created=0)
 
@@ -197,6 +205,76 @@ def _request_runner(family: str, n: int, reparse: bool) -> Callable[[], int]:
     return run
 
 
+# Non-streamed response bodies in each provider's real shape (tests/wire/fixtures),
+# with the rate-limit headers the provider sends alongside.
+RESPONSES: dict[str, tuple[list[tuple[str, str]], Any]] = {
+    "openai": ([("content-type", "application/json"), ("x-ratelimit-limit-requests", "10000"),
+                ("x-ratelimit-remaining-requests", "9999"), ("x-ratelimit-reset-requests", "6ms"),
+                ("x-ratelimit-limit-tokens", "30000000"),
+                ("x-ratelimit-remaining-tokens", "29999990"),
+                ("x-ratelimit-reset-tokens", "0s"), ("openai-processing-ms", "310")],
+               {"id": "chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT", "object": "chat.completion",
+                "created": 1741569952, "model": "gpt-4o-2024-08-06",
+                "choices": [{"index": 0, "message": {
+                    "role": "assistant", "content": "SSE streams events over one HTTP response.",
+                    "refusal": None, "annotations": []}, "logprobs": None,
+                    "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 19, "completion_tokens": 10, "total_tokens": 29,
+                          "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+                          "completion_tokens_details": {"reasoning_tokens": 0}},
+                "service_tier": "default", "system_fingerprint": "fp_1"}),
+    "anthropic": ([("content-type", "application/json"),
+                   ("anthropic-ratelimit-requests-limit", "50"),
+                   ("anthropic-ratelimit-requests-remaining", "49"),
+                   ("anthropic-ratelimit-tokens-limit", "40000"),
+                   ("anthropic-ratelimit-tokens-remaining", "39000")],
+                  {"id": "msg_01ABC", "type": "message", "role": "assistant",
+                   "model": "claude-3-5-haiku-20241022",
+                   "content": [{"type": "text", "text": "SSE streams events over HTTP."}],
+                   "stop_reason": "end_turn", "stop_sequence": None,
+                   "usage": {"input_tokens": 12, "output_tokens": 6}}),
+    "gemini": ([("content-type", "application/json; charset=UTF-8")],
+               {"candidates": [{"content": {"parts": [{"text": "SSE streams events."}],
+                                            "role": "model"},
+                                "finishReason": "STOP", "index": 0,
+                                "safetyRatings": [{"category": "HARM_CATEGORY_HARASSMENT",
+                                                   "probability": "NEGLIGIBLE"}]}],
+                "usageMetadata": {"promptTokenCount": 10, "candidatesTokenCount": 4,
+                                  "totalTokenCount": 14},
+                "modelVersion": "gemini-1.5-flash"}),
+    "cohere": ([("content-type", "application/json")],
+               {"id": "c14c80c3", "message": {"role": "assistant", "content": [
+                   {"type": "text", "text": "SSE streams events over HTTP."}]},
+                "finish_reason": "COMPLETE",
+                "usage": {"billed_units": {"input_tokens": 5, "output_tokens": 7},
+                          "tokens": {"input_tokens": 65, "output_tokens": 7}}}),
+}
+
+
+def _round_trip_runner(family: str, n: int) -> Callable[[], int]:
+    """Per plain (non-streamed) request, what the client's wire layer does:
+    parse the user's kwargs, take the request's features (router input),
+    create the attempt and build its HTTP request, then feed the provider's
+    response (head with rate-limit headers, body in one read) and take the
+    outcome."""
+    headers, obj = RESPONSES[family]
+    # the provider's own serialisation: spaced separators, as servers usually send
+    body = json.dumps(obj).encode()
+
+    def run() -> int:
+        for _ in range(n):
+            req = parse_request("chat", CHAT)
+            features_of(req)
+            a = _attempt(family, False, req)
+            a.next_request()
+            a.receive_head(200, headers)
+            a.receive_data(body)
+            a.receive_end()
+            assert a.outcome().__class__.__name__ == "AttemptSucceeded", a.outcome()
+        return n
+    return run
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
@@ -230,6 +308,10 @@ def main() -> None:
                      _time_per_op(_request_runner(family, n_requests, False), repeats)))
     rows.append(("openai: parse user dict + build HTTP request", "per request",
                  _time_per_op(_request_runner("openai", n_requests, True), repeats)))
+    for family in BODIES:
+        rows.append((f"{family}: plain request round trip (parse kwargs + build + parse "
+                     "response)", "per request",
+                     _time_per_op(_round_trip_runner(family, n_requests), repeats)))
     lines = [
         "| case | unit | median (us) | best (us) |",
         "| --- | --- | ---: | ---: |",

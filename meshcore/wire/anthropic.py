@@ -120,6 +120,11 @@ class AnthropicAttempt(Attempt):
 
     # ------------------------------------------------------------ stream
 
+    def on_hit(self, hit: tuple[str, ...]) -> None:
+        """A whole-read text delta of the learned shape: `on_event`'s hit branch."""
+        if hit[0]:
+            self.emit_text(hit[0])
+
     def on_event(self, event: SSEEvent) -> None:
         """Translate one Anthropic stream event."""
         if self._ended:
@@ -132,8 +137,8 @@ class AnthropicAttempt(Attempt):
         data = loads_any(event.data)
         if not isinstance(data, dict):
             raise ValueError("stream event data is not a JSON object")
-        if self._template.learning:
-            self._template.learn(event.data, data)
+        if self._template.learning and self._template.learn(event.data, data):
+            self.direct_reads(self._template, event)
         etype = get_str(data, "type") or event.event
         if etype == "message_start":
             self._on_message_start(data)
@@ -230,6 +235,7 @@ class AnthropicAttempt(Attempt):
         self.emit_delta(finish_reason=finish)
         self.end_stream()
         self._ended = True
+        self._direct = None  # on_event ignores every later event
 
 
 def plain_text_delta(data: dict[str, Any]) -> bool | None:

@@ -33,23 +33,42 @@ A family codec subclasses `Attempt` and implements:
 Per streamed chunk the base class does as little as it can: `set_usage`
 only records the counts (the `CompletionUsage` is built when first read),
 and `emit_text` builds and releases a text chunk inline once the first
-chunk is out.
+chunk is out. A codec whose `hotpath.Template` has learned the stream's
+text events may also call `direct_reads`: then, while the SSE parser is
+idle, each leading whole event of a read (up to a blank line, its SSE
+framing included) is decoded on its own, matched by the template and
+handed to the codec's `on_hit`, without the parser or `on_event`; the
+first piece that does not match, and everything after it, goes to the
+parser. Feeding a read in pieces cut at event boundaries gives the parser's
+usual events, and what the parser would have made of a matching piece is
+exactly that one event (see `Template.frame`).
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, replace
-from typing import Any, ClassVar
+from dataclasses import replace
+from typing import ClassVar
 
-from meshcore.config.schema import ModelConfig, ProviderConfig
-from meshcore.connectors import ProviderConnectorInfo
 from meshcore.events import AttemptFailed, AttemptSucceeded
-from meshcore.frozen import fast_frozen
-from meshcore.types import FailureKind, RateLimitInfo, Usage
-from meshcore.wire.hotpath import EMPTY_DELTA, raw_new
+from meshcore.types import FailureKind, RateLimitInfo
+from meshcore.wire.attempt_parts import (
+    ALLOWED_HEADER_PREFIXES,
+    ALLOWED_HEADERS,
+    AttemptContext,
+    ContentBlocked,
+    HttpRequest,
+    allowed_headers,
+    auth_headers,
+    join_url,
+    json_body,
+    response_has_content,
+    text_of_response,
+    usage_of,
+    usage_of_response,
+    with_assistant_role,
+)
+from meshcore.wire.hotpath import EMPTY_DELTA, Template, raw_new
 from meshcore.wire.models import (
-    ChatCompletion,
     ChatCompletionChunk,
     ChatCompletionRequest,
     ChoiceDelta,
@@ -58,12 +77,25 @@ from meshcore.wire.models import (
     CompletionRequest,
     CompletionResponse,
     CompletionUsage,
-    CreateEmbeddingResponse,
-    SpeechResponse,
-    Transcription,
 )
 from meshcore.wire.ratelimit import parse_rate_limits
 from meshcore.wire.sse import SSEEvent, SSEParser
+
+__all__ = [
+    "ALLOWED_HEADERS",
+    "ALLOWED_HEADER_PREFIXES",
+    "EXCERPT_BYTES",
+    "Attempt",
+    "AttemptContext",
+    "ContentBlocked",
+    "HttpRequest",
+    "allowed_headers",
+    "auth_headers",
+    "join_url",
+    "json_body",
+    "text_of_response",
+    "usage_of_response",
+]
 
 # `new(cls, *args)` == `cls(*args)`, minus `type.__call__` (see hotpath.raw_new)
 _NEW_CHUNK = raw_new(ChatCompletionChunk)
@@ -71,130 +103,6 @@ _NEW_CHOICE = raw_new(ChunkChoice)
 _NEW_DELTA = raw_new(ChoiceDelta)
 EXCERPT_BYTES = 2048
 _KEEP_ERROR_BYTES = 16384
-
-
-@fast_frozen
-@dataclass(frozen=True, slots=True)
-class HttpRequest:
-    """One HTTP request the driver sends. `delay_s` asks the driver to wait
-    first (polling steps); `stream` says the response body is an SSE stream."""
-
-    method: str
-    url: str
-    headers: list[tuple[str, str]]
-    body: bytes = b""
-    delay_s: float = 0.0
-    stream: bool = False
-
-
-@fast_frozen
-@dataclass(frozen=True, slots=True)
-class AttemptContext:
-    """Everything a codec needs besides the request."""
-
-    model: ModelConfig
-    provider: ProviderConfig
-    connector: ProviderConnectorInfo
-    api_key: str | None
-    attempt_id: str
-    model_id: str
-    response_id: str
-    created: int
-    base_url: str
-
-    @property
-    def wire_model(self) -> str:
-        """The provider-native model name sent on the wire (R-15 `name`)."""
-        return self.model.name
-
-    @property
-    def options(self) -> dict[str, Any]:
-        """Connector-specific provider keys (R-76)."""
-        return self.provider.options
-
-
-class ContentBlocked(Exception):
-    """Raised by a codec's `parse_body` for a 2xx body reporting a safety block."""
-
-
-ALLOWED_HEADER_PREFIXES: tuple[str, ...] = ("x-ratelimit-", "anthropic-ratelimit-")
-ALLOWED_HEADERS: frozenset[str] = frozenset({"retry-after", "retry-after-ms"})
-
-
-def allowed_headers(headers: list[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
-    """The allow-listed headers kept in facts (retry-after*, rate limits)."""
-    return tuple(
-        (n, v) for n, v in headers
-        if n in ALLOWED_HEADERS or n.startswith(ALLOWED_HEADER_PREFIXES)
-    )
-
-
-def join_url(base: str, path: str) -> str:
-    """`base` + `/` + `path` with exactly one slash between them."""
-    return base.rstrip("/") + "/" + path.lstrip("/")
-
-
-def json_body(obj: Any) -> bytes:
-    """Compact UTF-8 JSON (request bodies)."""
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-
-
-def auth_headers(ctx: AttemptContext) -> list[tuple[str, str]]:
-    """The auth header(s) of the connector's style (R-73) for `ctx.api_key`.
-
-    Styles: `bearer`, `optional-bearer` (only when a key is set), `x-api-key`,
-    `x-goog-api-key`, `xi-api-key`, `raw` (`Authorization: <key>`). The
-    provider option `auth_header` (openai.compatible.v1, R-76) names another
-    header that receives the bare key; `Authorization` keeps `Bearer`.
-    """
-    key = ctx.api_key
-    if not key:
-        return []
-    custom = ctx.options.get("auth_header")
-    if isinstance(custom, str) and custom and custom.lower() != "authorization":
-        return [(custom.lower(), key)]
-    style = ctx.connector.auth
-    if style in ("bearer", "optional-bearer"):
-        return [("authorization", f"Bearer {key}")]
-    if style == "raw":
-        return [("authorization", key)]
-    return [(style, key)]
-
-
-def text_of_response(resp: CompletionResponse) -> str:
-    """The text a non-streamed result carries (for output_chars, R-60)."""
-    if isinstance(resp, ChatCompletion):
-        return "".join(c.message.content or "" for c in resp.choices)
-    if isinstance(resp, Transcription):
-        return resp.text
-    return ""
-
-
-def usage_of_response(resp: CompletionResponse) -> CompletionUsage | None:
-    """The usage a non-streamed result reports, if any."""
-    if isinstance(resp, ChatCompletion):
-        return resp.usage
-    if isinstance(resp, CreateEmbeddingResponse):
-        u = resp.usage
-        if u.prompt_tokens or u.total_tokens:
-            return CompletionUsage(u.prompt_tokens, 0, u.total_tokens or u.prompt_tokens)
-    return None
-
-
-def _response_has_content(res: CompletionResponse, text: str) -> bool:
-    if isinstance(res, ChatCompletion):
-        return bool(text) or any(c.message.tool_calls for c in res.choices)
-    if isinstance(res, SpeechResponse):
-        return bool(res.content)
-    if isinstance(res, Transcription):
-        return bool(text)
-    return True
-
-
-def _usage_of(u: CompletionUsage | None) -> Usage | None:
-    if u is None:
-        return None
-    return Usage(prompt_tokens=u.prompt_tokens, completion_tokens=u.completion_tokens)
 
 
 class Attempt:
@@ -229,6 +137,8 @@ class Attempt:
         self._pending_final: ChatCompletionChunk | None = None
         self._out: list[ChatCompletionChunk] = []
         self._usage_emitted = False
+        self._direct: Template | None = None  # see `direct_reads`
+        self._buf_head = b""  # see `_take_partial`
 
     # ------------------------------------------------------------ driver API
 
@@ -317,6 +227,58 @@ class Attempt:
             return []
         out: list[ChatCompletionChunk] = []
         self._out = out
+        direct = self._direct
+        if direct is not None and (sse.idle or self._take_partial(sse)):
+            # Leading whole events the template recognises skip the parser
+            # (which stays idle); the parser gets the rest of the read.
+            if self._buf_head:
+                data = self._buf_head + data
+                self._buf_head = b""
+            elif data[-2:] == b"\n\n":  # maybe exactly one event: no search needed
+                hit = direct.match_read(data.decode("utf-8", "replace"))
+                if hit is not None:
+                    sse.lines_seen += direct.read_lines
+                    self._events_seen += 1
+                    try:
+                        self.on_hit(hit)
+                    except Exception as exc:
+                        self._set_failure(FailureKind.MALFORMED_BODY,
+                                          f"malformed stream event: {exc!r}")
+                    self._out = []
+                    return out
+            pos = 0
+            size = len(data)
+            lines = direct.read_lines
+            extra = lines == 3  # an `event:` line before the `data:` line
+            match_read = direct.match_read
+            on_hit = self.on_hit
+            while True:
+                # the candidate event ends at the LF after its `data:` line's
+                # LF (single-byte searches: memchr); `match_read` checks it
+                end = data.find(10, pos)
+                if extra and end >= 0:
+                    end = data.find(10, end + 1)
+                end += 2
+                if end < 2 or end > size:
+                    break
+                hit = match_read(data[pos:end].decode("utf-8", "replace"))
+                if hit is None:
+                    break
+                sse.lines_seen += lines
+                self._events_seen += 1
+                try:
+                    on_hit(hit)
+                except Exception as exc:
+                    self._set_failure(FailureKind.MALFORMED_BODY,
+                                      f"malformed stream event: {exc!r}")
+                    self._out = []
+                    return out
+                if end == size:
+                    self._out = []
+                    return out
+                pos = end
+            if pos:
+                data = data[pos:]
         try:
             events = sse.feed(data)
             if events:
@@ -355,7 +317,7 @@ class Attempt:
             self._result = res
             text = text_of_response(res)
             self._chars = len(text)
-            self._has_content = _response_has_content(res, text)
+            self._has_content = response_has_content(res, text)
             if self._usage is None:
                 self._usage = usage_of_response(res)
             self._done = True
@@ -370,7 +332,7 @@ class Attempt:
             return self._set_failure(kind, "attempt ended before completion")
         return AttemptSucceeded(
             attempt_id=self.ctx.attempt_id,
-            usage=_usage_of(self._usage),
+            usage=usage_of(self._usage),
             status=self.status if self.status is not None else 200,
             rate_limits=self.rate_limits,
             output_chars=self._chars,
@@ -400,6 +362,11 @@ class Attempt:
 
     def on_event(self, event: SSEEvent) -> None:
         """Handle one SSE event of a 2xx stream."""
+        raise NotImplementedError
+
+    def on_hit(self, hit: tuple[str, ...]) -> None:
+        """Handle an event recognised by the template given to `direct_reads`
+        from its hole values (only called once that was given)."""
         raise NotImplementedError
 
     # ------------------------------------------------------------ helpers for codecs
@@ -442,6 +409,16 @@ class Attempt:
         ctx = self.ctx
         self.emit_chunk(ChatCompletionChunk(ctx.response_id, ctx.created, ctx.model_id,
                                             (ChunkChoice(index, delta, finish_reason),)))
+
+    def direct_reads(self, template: Template, event: SSEEvent) -> None:
+        """Let reads that are exactly one event like `event` (same name and
+        framing) with data `template` matches skip the SSE parser and
+        `on_event`: `receive_data` hands their hole values to `on_hit`. The
+        codec calls this after `template` learned from `event`, and only
+        while `on_event`, for such an event, would do nothing but `on_hit`
+        (it sets `_direct` back to None when that stops holding)."""
+        prefix = "data: " if event.event == "message" else f"event: {event.event}\ndata: "
+        self._direct = template if template.frame(prefix) else None
 
     def emit_text(self, text: str, index: int = 0) -> None:
         """`emit_delta(content=text, index=index)`, the per-chunk fast path:
@@ -502,14 +479,7 @@ class Attempt:
         if not self._first_sent:
             self._first_sent = True
             if chunk.choices and chunk.choices[0].delta.role is None:
-                c0 = chunk.choices[0]
-                chunk = replace(
-                    chunk,
-                    choices=(
-                        replace(c0, delta=replace(c0.delta, role="assistant")),
-                        *chunk.choices[1:],
-                    ),
-                )
+                chunk = with_assistant_role(chunk)
         for choice in chunk.choices:
             d = choice.delta
             content = d.content
@@ -532,13 +502,26 @@ class Attempt:
         final = self._pending_final
         self._pending_final = None
         if final is not None:
-            if self._usage is not None and final.usage is None:
-                final = replace(final, usage=self._usage)
+            usage = self._usage
+            if usage is not None and final.usage is None:
+                final = (ChatCompletionChunk(final.id, final.created, final.model, final.choices,
+                                             usage, final.object, final.system_fingerprint)
+                         if type(final) is ChatCompletionChunk else replace(final, usage=usage))
             self._release(final)
         elif self._usage is not None and not self._usage_emitted:
             ctx = self.ctx
             self._release(ChatCompletionChunk(ctx.response_id, ctx.created, ctx.model_id, (),
                                               self._usage))
+
+    def _take_partial(self, sse: SSEParser) -> bool:
+        """Make the parser idle by taking back an unfinished first line of
+        the next event (kept in `_buf_head` for `receive_data` to put in
+        front of the read); False when anything else is pending."""
+        head = sse.take_partial()
+        if head is None:
+            return False
+        self._buf_head = head
+        return True
 
     def _end_stream_step(self) -> list[ChatCompletionChunk]:
         assert self._sse is not None
@@ -575,7 +558,7 @@ class Attempt:
             status=self.status,
             headers=allowed_headers(self.headers),
             body_excerpt=excerpt,
-            usage=_usage_of(self._usage),
+            usage=usage_of(self._usage),
             output_chars=self._chars,
             detail=detail[:500],
         )

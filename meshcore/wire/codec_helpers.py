@@ -22,7 +22,7 @@ from typing import Any
 from meshcore.events import AttemptFailed
 from meshcore.types import FailureKind, OutcomeClass
 from meshcore.wire.classify import Classification
-from meshcore.wire.hotpath import fast_loads
+from meshcore.wire.hotpath import fast_loads, fast_loads_bytes
 
 JSONObj = dict[str, Any]
 
@@ -30,7 +30,10 @@ JSONObj = dict[str, Any]
 def loads_obj(body: bytes | str) -> JSONObj | None:
     """Decode a JSON object; None when the body is not a JSON object."""
     try:
-        value = json.loads(body)
+        if type(body) is bytes:
+            value = fast_loads_bytes(body)
+        else:
+            value = fast_loads(body) if type(body) is str else json.loads(body)
     except (ValueError, TypeError, RecursionError):
         return None
     return value if isinstance(value, dict) else None
@@ -39,14 +42,21 @@ def loads_obj(body: bytes | str) -> JSONObj | None:
 def loads_any(body: bytes | str) -> Any:
     """Decode any JSON value; a sentinel-free None on failure."""
     try:
+        if type(body) is bytes:
+            return fast_loads_bytes(body)
         return fast_loads(body) if type(body) is str else json.loads(body)
     except (ValueError, TypeError, RecursionError):
         return None
 
 
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def dumps(value: Any) -> bytes:
-    """Compact, key-order-preserving JSON bytes."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    """Compact, key-order-preserving JSON bytes (`json.dumps(value,
+    separators=(",", ":"), ensure_ascii=False)` without building an encoder
+    per call)."""
+    return _COMPACT.encode(value).encode("utf-8")
 
 
 def get_obj(d: Any, key: str) -> JSONObj | None:

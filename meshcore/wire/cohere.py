@@ -256,6 +256,11 @@ class CohereAttempt(Attempt):
         return CreateEmbeddingResponse(data=tuple(data), model=self.ctx.model_id,
                                        usage=EmbeddingUsage(billed, billed))
 
+    def on_hit(self, hit: tuple[str, ...]) -> None:
+        """A whole-read content delta of the learned shape: `on_event`'s hit branch."""
+        if hit[0]:
+            self.emit_text(hit[0])
+
     def on_event(self, event: SSEEvent) -> None:
         """One Cohere stream event."""
         data = event.data
@@ -269,8 +274,8 @@ class CohereAttempt(Attempt):
         obj = loads_any(data)
         if not isinstance(obj, dict):
             raise ValueError("stream event is not a JSON object")
-        if self._template.learning:
-            self._template.learn(data, obj)
+        if self._template.learning and self._template.learn(data, obj):
+            self.direct_reads(self._template, event)
         etype = get_str(obj, "type") or event.event
         message = get_obj(get_obj(obj, "delta"), "message")
         if etype == "message-start":
@@ -315,6 +320,7 @@ class CohereAttempt(Attempt):
             self.set_usage(*usage)
         reason = get_str(delta, "finish_reason") or "COMPLETE"
         self._ended = True
+        self._direct = None  # on_event ignores every later event
         if reason in _ERROR_FINISH:
             self.stream_error(f"finish_reason {reason}", raw)
             return

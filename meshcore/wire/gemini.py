@@ -149,6 +149,14 @@ class GeminiAttempt(Attempt):
 
     # ------------------------------------------------------------ stream
 
+    def on_hit(self, hit: tuple[str, ...]) -> None:
+        """A whole-read event of the learned shape: `on_event`'s hit branch."""
+        prompt, thoughts = self._template.info
+        completion = int(hit[1]) + thoughts
+        self._usage_counts = (prompt, completion, prompt + completion)  # = set_usage
+        if hit[0]:
+            self.emit_text(hit[0])
+
     def on_event(self, event: SSEEvent) -> None:
         """One streamed GenerateContentResponse."""
         if self._ended:
@@ -164,8 +172,8 @@ class GeminiAttempt(Attempt):
         obj = loads_any(event.data)
         if not isinstance(obj, dict):
             raise ValueError("stream event is not a JSON object")
-        if self._template.learning:
-            self._template.learn(event.data, obj)
+        if self._template.learning and self._template.learn(event.data, obj):
+            self.direct_reads(self._template, event)
         if get_obj(obj, "error") is not None:
             err = get_obj(obj, "error")
             self.stream_error(f"{get_str(err, 'status') or 'error'}: "
@@ -199,6 +207,7 @@ class GeminiAttempt(Attempt):
             self.emit_delta(finish_reason=finish)
             self.end_stream()
             self._ended = True
+            self._direct = None  # on_event ignores every later event
 
 
 def build_models_request(

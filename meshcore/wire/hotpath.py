@@ -4,11 +4,12 @@ Theory of operation: a streamed content event costs a JSON decode plus the
 codec's walk over the decoded value. Both can be skipped for the events of
 a stream that repeat one shape:
 
-* `fast_loads(text)` decodes a string that starts with `{` and ends with `}`
-  with the decoder's `raw_decode`, skipping the whitespace scans and type
-  dispatch of `json.loads`. When that does not consume the whole string, or
-  raises, it falls back to `json.loads(text)`, so the value returned or the
+* `fast_loads(text)` decodes a string that starts with `{` with the
+  decoder's scanner, skipping the whitespace scans and type dispatch of
+  `json.loads`. When that leaves anything but JSON whitespace, or raises,
+  it falls back to `json.loads(text)`, so the value returned or the
   exception raised is always exactly the one `json.loads` gives.
+  `fast_loads_bytes(body)` is the same for a response body in bytes.
 * `EMPTY_DELTA` is the shared empty `ChoiceDelta()` (finish chunks, empty
   provider deltas); sharing is safe because the object is immutable.
 * `raw_new(cls)` gives the constructor of a chunk class without the
@@ -39,6 +40,11 @@ a stream that repeat one shape:
   nothing. Matching is `startswith`/`endswith` for the literal head and
   tail plus one compiled regular expression for the part between them (a
   lone text hole without escapes needs only three string checks).
+  `frame(prefix)` extends a learned template to whole SSE reads (the
+  event's `data: ` or `event: NAME` framing before it, the blank line
+  after); `match_read` then recognises a decoded read that is exactly one
+  such event. It is refused when a literal holds CR or LF, so a read it
+  matches holds exactly one event's line ends (`Attempt.direct_reads`).
 """
 
 from __future__ import annotations
@@ -63,15 +69,29 @@ _json_loads = json.loads
 
 
 def fast_loads(text: str) -> Any:
-    """`json.loads(text)` with a cheaper route for a bare JSON object."""
-    if text[:1] == "{" and text[-1:] == "}":
+    """`json.loads(text)` with a cheaper route for a JSON object (trailing
+    JSON whitespace allowed, as a response body often ends with a newline)."""
+    if text[:1] == "{":
         try:
             value, end = _scan(text, 0)
         except Exception:  # re-raised identically by json.loads below
             return _json_loads(text)
-        if end == len(text):
+        if end == len(text) or not text[end:].strip(" \t\n\r"):
             return value
     return _json_loads(text)
+
+
+def fast_loads_bytes(body: bytes) -> Any:
+    """`json.loads(body)` for bytes: a body that starts with `{` and a
+    non-NUL byte is UTF-8 to `json.detect_encoding`, so it is decoded the
+    way `json.loads` decodes it and handed to `fast_loads`."""
+    if body[:1] == b"{" and body[1:2] != b"\x00":
+        try:
+            text = body.decode("utf-8", "surrogatepass")
+        except UnicodeDecodeError:  # raised identically by json.loads below
+            return _json_loads(body)
+        return fast_loads(text)
+    return _json_loads(body)
 
 
 EMPTY_DELTA: ChoiceDelta = ChoiceDelta()
@@ -131,6 +151,7 @@ _INT_HOLE = "0|[1-9][0-9]{0,17}"
 _INT_MAX = 10**18
 _NUMBERISH = frozenset("0123456789+-.eE")
 _MAX_PROBES = 8
+_INT_SENTINELS = tuple(10**17 + 1 + i for i in range(64))
 _STR_SENTINEL = "\x00"
 
 
@@ -143,7 +164,8 @@ class Template:
     wants back (`info`) when a learned event matches."""
 
     __slots__ = ("_accept", "_head", "_hlen", "_int_paths", "_learns", "_mid", "_names",
-                 "_single", "_tail", "_text_path", "_tlen", "info")
+                 "_rhead", "_rhlen", "_rtail", "_rtlen", "_seps", "_single", "_tail",
+                 "_text_path", "_tlen", "info", "read_lines")
 
     def __init__(self, text_path: Path, int_paths: tuple[Path, ...] = (),
                  accept: Callable[[dict[str, Any]], Any] | None = None, learns: int = 4) -> None:
@@ -156,7 +178,11 @@ class Template:
         self._hlen = self._tlen = 0
         self._names: tuple[str, ...] | None = None  # group names when not in hole order
         self._single = not int_paths
+        self._seps: tuple[str, ...] = ()  # the literals between the holes
+        self._rhead = self._rtail = ""  # `frame`: head and tail of a whole read
+        self._rhlen = self._rtlen = 0
         self.info: Any = None
+        self.read_lines = 0  # lines in a read `match_read` takes (0: not framed)
 
     @property
     def learning(self) -> bool:
@@ -166,8 +192,7 @@ class Template:
     def match(self, text: str) -> tuple[str, ...] | None:
         """The hole values (decoded text first, then each integer's digits)
         when `text` is the learned event with other hole contents, else None."""
-        mid = self._mid
-        if mid is None or not text.startswith(self._head) or not text.endswith(self._tail):
+        if self._mid is None or not text.startswith(self._head) or not text.endswith(self._tail):
             return None
         start = self._hlen
         end = len(text) - self._tlen
@@ -175,7 +200,42 @@ class Template:
             body = text[start:end]
             if '"' not in body and "\\" not in body and body.isprintable():
                 return (body,)
-        m = mid(text, start, end)
+        return self._holes(text, start, end)
+
+    def frame(self, prefix: str) -> bool:
+        """After learning: also recognise whole reads `prefix + event +
+        "\\n\\n"` (`match_read`), where `prefix` is the SSE framing of the
+        learned event (`data: `, or `event: NAME` and LF before it). Refused
+        (False) unless the prefix is that framing and no literal of the
+        template holds a CR or LF, so that such a read holds exactly the
+        line ends of one `data:` event: hole contents cannot hold them."""
+        literals = (self._head, *self._seps, self._tail)
+        if self._mid is None or prefix not in ("data: ", f"event: {prefix[7:-7]}\ndata: ") or any(
+            "\n" in s or "\r" in s for s in (prefix[:-7], *literals)
+        ):
+            return False
+        self._rhead, self._rtail = prefix + self._head, self._tail + "\n\n"
+        self._rhlen, self._rtlen = len(self._rhead), len(self._rtail)
+        self.read_lines = prefix.count("\n") + 2
+        return True
+
+    def match_read(self, text: str) -> tuple[str, ...] | None:
+        """`match` for a whole decoded read (see `frame`)."""
+        if not self.read_lines or not text.startswith(self._rhead) or not text.endswith(
+                self._rtail):
+            return None
+        start = self._rhlen
+        end = len(text) - self._rtlen
+        if self._single and end >= start:
+            body = text[start:end]
+            if '"' not in body and "\\" not in body and body.isprintable():
+                return (body,)
+        return self._holes(text, start, end)
+
+    def _holes(self, text: str, start: int, end: int) -> tuple[str, ...] | None:
+        """The hole values when `text[start:end]` is the learned middle."""
+        assert self._mid is not None
+        m = self._mid(text, start, end)
         if m is None:
             return None
         names = self._names
@@ -205,16 +265,19 @@ class Template:
         ):
             return False
         self._learns -= 1
-        paths = (self._text_path, *self._int_paths)
+        sentinels: list[Any] = [_STR_SENTINEL, *_INT_SENTINELS[:len(ints)]]
+        expected = replaced(value, self._text_path, _STR_SENTINEL)
         found = [_spans_of_str(text, self._text_path[-1], s)]
-        found += [_spans_of_int(text, p[-1], v) for p, v in zip(self._int_paths, ints, strict=True)]
-        sentinels: list[Any] = [_STR_SENTINEL, *(10**17 + 1 + i for i in range(len(ints)))]
-        expected = value
-        for path, sentinel, old in zip(paths, sentinels, [s, *ints], strict=True):
-            if sentinel == old:
+        for path, v, sentinel in zip(self._int_paths, ints, sentinels[1:], strict=True):
+            if v == sentinel:
                 return False
+            found.append(_spans_of_int(text, path[-1], v))
             expected = replaced(expected, path, sentinel)
-        for spans in islice(product(*found), _MAX_PROBES):
+        if all(len(f) == 1 for f in found):  # the usual case: one candidate per hole
+            candidates: Any = (tuple(f[0] for f in found),)
+        else:
+            candidates = islice(product(*found), _MAX_PROBES)
+        for spans in candidates:
             order = sorted(range(len(spans)), key=lambda i: spans[i][0])
             if any(spans[order[k]][1] > spans[order[k + 1]][0] for k in range(len(order) - 1)):
                 continue
@@ -248,7 +311,9 @@ class Template:
         self._hlen, self._tlen = len(literals[0]), len(literals[-1])
         in_order = order == sorted(order)
         self._names = None if in_order else tuple(f"h{i}" for i in range(len(order)))
-        self._mid = _middle_matcher(tuple(order), tuple(literals[1:-1]))
+        self._seps = tuple(literals[1:-1])
+        self._mid = _middle_matcher(tuple(order), self._seps)
+        self.read_lines = 0  # a new shape: `frame` again to match whole reads
         return True
 
 

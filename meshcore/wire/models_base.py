@@ -5,7 +5,10 @@ frozen, slotted dataclass that inherits `WireModel`. `model_dump()` walks the
 dataclass fields and produces the plain OpenAI wire dict: tuples become lists,
 enums their values, nested models dicts; a field whose value is None is left
 out unless the class names it in `_KEEP_NONE` (OpenAI sends `content: null`,
-`finish_reason: null`, ...). `model_dump_json()` is `json.dumps` of that dict
+`finish_reason: null`, ...). Values of the exact types str, int, float and
+bool are copied without further dispatch, and the field names a class dumps
+are computed once per class (request bodies are dumped once per attempt).
+`model_dump_json()` is `json.dumps` of that dict
 with bytes base64-encoded. The `_ck_*` helpers validate user input while
 parsing plain dicts into requests; they raise `ValueError` naming the field.
 """
@@ -30,8 +33,31 @@ def _field_names(cls: type) -> tuple[str, ...]:
     return names
 
 
+_DUMP_CACHE: dict[type, tuple[str, ...]] = {}
+
+
+def _dump_names(cls: type[WireModel]) -> tuple[str, ...]:
+    """The field names `model_dump` writes (all but the class's `_SKIP`)."""
+    names = _DUMP_CACHE.get(cls)
+    if names is None:
+        skip = cls._SKIP
+        names = tuple(n for n in _field_names(cls) if n not in skip)
+        _DUMP_CACHE[cls] = names
+    return names
+
+
+# Exact types a dump returns unchanged (subclasses, str enums for one, are
+# dumped by the general rules).
+_PLAIN: frozenset[type] = frozenset({str, int, float, bool})
+
+
 def dump_value(value: Any) -> Any:
     """Convert a model value (dataclass, tuple, enum, dict, scalar) to plain data."""
+    t = type(value)
+    if t in _PLAIN or value is None:
+        return value
+    if t is tuple or t is list:
+        return [v if type(v) in _PLAIN else dump_value(v) for v in value]
     if isinstance(value, WireModel):
         return value.model_dump()
     if isinstance(value, (str, int, float, bool)) or value is None:
@@ -64,14 +90,16 @@ class WireModel:
         """A plain dict in the OpenAI wire shape (None omitted where OpenAI omits it)."""
         out: dict[str, Any] = {}
         keep = self._KEEP_NONE
-        skip = self._SKIP
-        for name in _field_names(type(self)):
-            if name in skip:
-                continue
+        plain = _PLAIN
+        for name in _dump_names(type(self)):
             value = getattr(self, name)
-            if value is None and name not in keep:
-                continue
-            out[name] = dump_value(value)
+            if value is None:
+                if name in keep:
+                    out[name] = None
+            elif type(value) in plain:
+                out[name] = value
+            else:
+                out[name] = dump_value(value)
         return out
 
     def model_dump_json(self, *, indent: int | None = None) -> str:

@@ -435,8 +435,119 @@ def _parse_tool_choice(value: Any) -> str | dict[str, Any] | None:
     return result
 
 
+# The keys `_parse_plain` handles itself (every other key, or a non-None
+# value of the keys in _PLAIN_IF_NONE, sends a request down the full parser).
+_PLAIN_KEYS = frozenset(
+    {
+        "model", "messages", "temperature", "top_p", "n", "max_tokens",
+        "max_completion_tokens", "stop", "stream", "seed", "user", "frequency_penalty",
+        "presence_penalty",
+    }
+)
+_PLAIN_IF_NONE = frozenset(
+    {"tools", "tool_choice", "response_format", "stream_options", "extra_body"}
+)
+
+
+def _plain_float(value: Any, lo: float, hi: float) -> float | None:
+    """`ck_float(value, .., lo=lo, hi=hi)` for an exact int or float in range
+    (and None); raises LookupError for anything else (the caller falls back)."""
+    if value is None:
+        return None
+    t = type(value)
+    if t is float or (t is int and -(2**53) <= value <= 2**53):
+        f = float(value)
+        if lo <= f <= hi:  # NaN fails too
+            return f
+    raise LookupError
+
+
+def _plain_int(value: Any, minimum: int | None) -> int | None:
+    """`ck_int(value, .., minimum=minimum)` for an exact int in range (and
+    None); raises LookupError for anything else."""
+    if value is None:
+        return None
+    if type(value) is int and (minimum is None or value >= minimum):
+        return value
+    raise LookupError
+
+
+def _parse_plain(d: dict[str, Any]) -> ChatCompletionRequest | None:
+    """The common request shape, parsed without building any error path:
+    only the keys of _PLAIN_KEYS (and those of _PLAIN_IF_NONE set to None),
+    every value of the exact simple type the full parser accepts unchanged
+    (str, int, float in range, bool), messages that are `ChatMessage`s or
+    dicts holding exactly a str `role` and a str `content`. Returns the very
+    object `parse_chat_request` builds, or None (for any other shape, every
+    invalid one included) so the full parser decides and reports."""
+    if type(d) is not dict:
+        return None
+    for key in d:
+        if key not in _PLAIN_KEYS and (key not in _PLAIN_IF_NONE or d[key] is not None):
+            return None
+    msgs = d.get("messages")
+    if (type(msgs) is not list and type(msgs) is not tuple) or not msgs:
+        return None
+    messages: list[ChatMessage] = []
+    for m in msgs:
+        if type(m) is dict:
+            if len(m) != 2:
+                return None
+            role = m.get("role")
+            content = m.get("content")
+            if type(role) is not str or type(content) is not str:
+                return None
+            messages.append(ChatMessage(role, content))
+        elif type(m) is ChatMessage:
+            messages.append(m)
+        else:
+            return None
+    model = d.get("model", "")
+    stop = d.get("stop")
+    stream = d.get("stream")
+    user = d.get("user")
+    if (type(model) is not str or (stream is not None and type(stream) is not bool)
+            or (user is not None and type(user) is not str)):
+        return None
+    if stop is not None and type(stop) is not str:
+        if type(stop) is not list and type(stop) is not tuple:
+            return None
+        for s in stop:
+            if type(s) is not str:
+                return None
+        stop = tuple(stop)
+    try:
+        max_tokens = _plain_int(d.get("max_tokens"), 1)
+        mct = _plain_int(d.get("max_completion_tokens"), 1)
+        return ChatCompletionRequest(
+            model, tuple(messages),
+            _plain_float(d.get("temperature"), 0.0, 2.0),
+            _plain_float(d.get("top_p"), 0.0, 1.0),
+            _plain_int(d.get("n"), 1),
+            mct if max_tokens is None else max_tokens,
+            stop,
+            stream=stream is True,
+            seed=_plain_int(d.get("seed"), None),
+            user=user,
+            frequency_penalty=_plain_float(d.get("frequency_penalty"), -2.0, 2.0),
+            presence_penalty=_plain_float(d.get("presence_penalty"), -2.0, 2.0),
+            extra_params={},
+        )
+    except LookupError:
+        return None
+
+
 def parse_chat_request(data: dict[str, Any]) -> ChatCompletionRequest:
     """Validate and parse a chat request dict (R-105 parameters)."""
+    plain = _parse_plain(data)
+    if plain is not None:
+        return plain
+    return parse_chat_request_full(data)
+
+
+def parse_chat_request_full(data: dict[str, Any]) -> ChatCompletionRequest:
+    """`parse_chat_request` without the fast path for the common shape: every
+    field through its validator (the reference the fast path is tested against)."""
     d = ck_mapping(data, "request")
     msgs = ck_list(d.get("messages"), "messages")
     if not msgs:

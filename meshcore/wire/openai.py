@@ -229,6 +229,10 @@ class OpenAIAttempt(Attempt):
                                   content_type=ctype or SPEECH_CONTENT_TYPES.get(fmt, "audio/mpeg"))
         return parse_transcription(body, req.response_format)
 
+    def on_hit(self, hit: tuple[str, ...]) -> None:
+        """A whole-read text chunk of the learned shape: `on_event`'s hit branch."""
+        self.emit_text(hit[0], self._template.info)
+
     def on_event(self, event: SSEEvent) -> None:
         data = event.data
         if event.event == "error":
@@ -248,8 +252,8 @@ class OpenAIAttempt(Attempt):
         d = fast_loads(data)
         if type(d) is not dict:
             raise ValueError("stream chunk: expected an object")
-        if self._template.learning:
-            self._template.learn(data, d)
+        if self._template.learning and self._template.learn(data, d):
+            self.direct_reads(self._template, event)
         if d.get("error"):
             self.stream_error(_error_message(data), data)
             return

@@ -14,7 +14,7 @@ import json
 import math
 from typing import Any
 
-from meshcore.wire.hotpath import EMPTY_DELTA
+from meshcore.wire.hotpath import EMPTY_DELTA, fast_loads, fast_loads_bytes
 from meshcore.wire.models import (
     ChatCompletion,
     ChatCompletionMessage,
@@ -39,7 +39,9 @@ from meshcore.wire.models import (
 def loads(body: bytes | str, path: str = "body") -> Any:
     """json.loads that reports failures as ValueError naming `path`."""
     try:
-        return json.loads(body)
+        if type(body) is bytes:
+            return fast_loads_bytes(body)
+        return fast_loads(body) if type(body) is str else json.loads(body)
     except (ValueError, RecursionError) as exc:
         raise ValueError(f"{path}: invalid JSON ({exc})") from None
 
@@ -111,11 +113,83 @@ def _tool_calls(value: Any, path: str) -> tuple[ToolCall, ...] | None:
     return tuple(out) or None
 
 
+def _plain_count(value: Any, default: int) -> int:
+    """`num_int(value, .., default)` for None or an exact non-negative int;
+    LookupError for anything else (the caller falls back)."""
+    if value is None:
+        return default
+    if type(value) is int and value >= 0:
+        return value
+    raise LookupError
+
+
+def _plain_completion(
+    d: dict[str, Any], response_id: str, model_id: str, created: int
+) -> ChatCompletion | None:
+    """The common completion shape parsed with type checks only (no error
+    paths built): choices that are objects with a message object whose
+    role, content, refusal and finish reason are strings or null and which
+    has no tool calls, an int or absent index, usage counts that are
+    non-negative ints or absent. The very object the full parser builds,
+    or None for any other shape (invalid ones included: the full parser
+    reports them)."""
+    raw = d.get("choices")
+    if type(raw) is not list or not raw:
+        return None
+    choices: list[Choice] = []
+    try:
+        for i, c in enumerate(raw):
+            if type(c) is not dict:
+                return None
+            m = c.get("message")
+            if type(m) is not dict or m.get("tool_calls") is not None:
+                return None
+            role = m.get("role")
+            content = m.get("content")
+            refusal = m.get("refusal")
+            finish = c.get("finish_reason")
+            for v in (role, content, refusal, finish):
+                if v is not None and type(v) is not str:
+                    return None
+            choices.append(Choice(_plain_count(c.get("index"), i), ChatCompletionMessage(
+                role or "assistant", content, None, refusal), finish))
+        u = d.get("usage")
+        usage = None
+        if u is not None:
+            if type(u) is not dict:
+                return None
+            p = _plain_count(u.get("prompt_tokens"), 0)
+            n = _plain_count(u.get("completion_tokens"), 0)
+            usage = CompletionUsage(p, n, _plain_count(u.get("total_tokens"), p + n))
+    except LookupError:
+        return None
+    fp = d.get("system_fingerprint")
+    if fp is not None and type(fp) is not str:
+        return None
+    return ChatCompletion(response_id, created, model_id, tuple(choices), usage,
+                          system_fingerprint=fp)
+
+
 def parse_chat_completion(
     body: bytes, *, response_id: str, model_id: str, created: int
 ) -> ChatCompletion:
-    """A non-streamed chat completion body."""
-    d = obj(loads(body), "body")
+    """A non-streamed chat completion body (the common shape through
+    `_plain_completion`, everything else through the full parser)."""
+    value = loads(body)
+    if type(value) is dict:
+        plain = _plain_completion(value, response_id, model_id, created)
+        if plain is not None:
+            return plain
+    return parse_completion_value(value, response_id=response_id, model_id=model_id,
+                                  created=created)
+
+
+def parse_completion_value(
+    value: Any, *, response_id: str, model_id: str, created: int
+) -> ChatCompletion:
+    """A decoded chat completion body, every field through its validator
+    (the reference `_plain_completion` is tested against)."""
+    d = obj(value, "body")
     choices_raw = arr(d.get("choices"), "choices")
     choices: list[Choice] = []
     for i, raw in enumerate(choices_raw):

@@ -7,7 +7,9 @@ pairs; this module reads the OpenAI-style `x-ratelimit-*` headers (suffixed
 durations such as `6m0s`, `1.5s`, `20ms` or a bare number of seconds (the
 driver has already turned Anthropic's RFC 3339 times into seconds). Any
 value that does not parse is ignored; `parse_rate_limits` returns None when
-no field was found. `retry_after_seconds` implements R-38 on the headers:
+no field was found. One dict lookup per header finds its field; reset
+values, which repeat from response to response, are parsed once and
+remembered (a bounded table). `retry_after_seconds` implements R-38 on the headers:
 `retry-after-ms` first, else numeric `retry-after`; unbounded (the router
 bounds it).
 """
@@ -17,6 +19,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable
+from typing import Any
 
 from meshcore.types import RateLimitInfo
 
@@ -82,46 +85,46 @@ _RESET_FIELDS: dict[str, str] = {
 _GENERIC = frozenset({"x-ratelimit-remaining", "x-ratelimit-limit", "x-ratelimit-reset"})
 
 
+# header name -> (RateLimitInfo field, is a reset duration, is unsuffixed)
+_FIELDS: dict[str, tuple[str, bool, bool]] = {
+    **{name: (key, False, name in _GENERIC) for name, key in _INT_FIELDS.items()},
+    **{name: (key, True, name in _GENERIC) for name, key in _RESET_FIELDS.items()},
+}
+# Reset values repeat (`6ms`, `0s`, `1m0s`): their parse is remembered.
+_DURATIONS: dict[str, float | None] = {}
+
+
+def _duration(value: str) -> float | None:
+    if value in _DURATIONS:
+        return _DURATIONS[value]
+    d = parse_duration_header(value)
+    if len(_DURATIONS) >= 256:
+        _DURATIONS.clear()
+    _DURATIONS[value] = d
+    return d
+
+
 def parse_rate_limits(headers: Iterable[tuple[str, str]]) -> RateLimitInfo | None:
     """R-55: a `RateLimitInfo` from response headers, or None if none apply."""
-    found: dict[str, int | float] = {}
-    generic: dict[str, int | float] = {}
+    found: dict[str, Any] = {}  # ints for the counts, floats for the resets
+    generic: dict[str, Any] = {}
+    fields = _FIELDS
     for raw_name, value in headers:
-        name = raw_name.lower()
-        if not (name.startswith("x-ratelimit-") or name.startswith("anthropic-ratelimit-")):
+        spec = fields.get(raw_name.lower())
+        if spec is None:
             continue
-        target = generic if name in _GENERIC else found
-        key = _INT_FIELDS.get(name)
-        if key is not None:
-            n = _int(value)
-            if n is not None:
-                target[key] = n
-            continue
-        key = _RESET_FIELDS.get(name)
-        if key is not None:
-            d = parse_duration_header(value)
-            if d is not None:
-                target[key] = d
+        key, is_reset, is_generic = spec
+        n = _duration(value) if is_reset else _int(value)
+        if n is not None:
+            (generic if is_generic else found)[key] = n
     for key, val in generic.items():
         found.setdefault(key, val)
     if not found:
         return None
-    return RateLimitInfo(
-        requests_remaining=_opt_int(found.get("requests_remaining")),
-        requests_limit=_opt_int(found.get("requests_limit")),
-        tokens_remaining=_opt_int(found.get("tokens_remaining")),
-        tokens_limit=_opt_int(found.get("tokens_limit")),
-        requests_reset_s=_opt_float(found.get("requests_reset_s")),
-        tokens_reset_s=_opt_float(found.get("tokens_reset_s")),
-    )
-
-
-def _opt_int(v: int | float | None) -> int | None:
-    return None if v is None else int(v)
-
-
-def _opt_float(v: int | float | None) -> float | None:
-    return None if v is None else float(v)
+    get = found.get
+    return RateLimitInfo(get("requests_remaining"), get("requests_limit"),
+                         get("tokens_remaining"), get("tokens_limit"),
+                         get("requests_reset_s"), get("tokens_reset_s"))
 
 
 def _number(value: str) -> float | None:

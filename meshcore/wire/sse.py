@@ -17,9 +17,14 @@ and decodes the complete lines before it in one go. Decoding them together
 gives the same text as decoding line by line: LF never occurs inside a
 multi-byte UTF-8 sequence, and the replacing decoder restarts at every byte
 that cannot continue a sequence, so a bad sequence never swallows an LF.
-A read that is exactly one `data: X` line (optionally after an `event: E`
-line) and a blank line, with no data pending (what a provider flushing
-each event usually produces), becomes its event directly. Otherwise the
+`idle` is True when nothing is buffered or pending (no partial line, no
+data lines, event name or retry of an undispatched event, no CR or BOM
+check outstanding). A read that is exactly one `data: X` line (optionally
+after an `event: E` line) and a blank line, fed while idle (what a provider
+flushing each event usually produces), becomes its event directly, checked
+on the bytes (one `memchr` per LF) before anything is decoded; the parser
+stays idle. A caller that recognises such a read itself may skip `feed`
+altogether, counting its lines in `lines_seen` (see `Attempt`). Otherwise the
 lines are handled in one loop with the pending event's name and
 retry held in local variables; `data: X`, `event: E` and blank lines (the
 shapes providers send) are handled inline, every other line goes through
@@ -61,6 +66,7 @@ class SSEParser:
         "_head",
         "_last_id",
         "_retry",
+        "idle",
         "lines_seen",
     )
 
@@ -77,9 +83,34 @@ class SSEParser:
         self._last_id: str | None = None
         self._retry: int | None = None
         self.lines_seen = 0
+        # Nothing buffered or pending (no partial line, data, event name,
+        # retry, CR or BOM check): the stream is at a clean event boundary.
+        self.idle = False
 
     def feed(self, data: bytes) -> list[SSEEvent]:
         """Feed the next bytes; return the events they complete, in order."""
+        # One whole `data: X` event (optionally after `event: E`) read while
+        # idle: its only LFs are the line end(s) and the blank line.
+        if data[-2:] == b"\n\n" and self.idle and 13 not in data:
+            first = data.find(10)
+            if first == len(data) - 2:
+                if data[:6] == b"data: ":
+                    self.lines_seen += 2
+                    return [_tuple_new(SSEEvent, ("message", data.decode("utf-8", "replace")[6:-2],
+                                                  self._last_id, None))]
+            elif (data[:7] == b"event: " and data.find(10, first + 1) == len(data) - 2
+                  and data.startswith(b"data: ", first + 1)):
+                text = data.decode("utf-8", "replace")
+                cut = text.find("\n")  # LF is one byte and one character either way
+                self.lines_seen += 3
+                return [_tuple_new(SSEEvent, (text[7:cut] or "message", text[cut + 7:-2],
+                                              self._last_id, None))]
+        out = self._feed(data)
+        self.idle = not (self._buf or self._data or self._cr_pending or self._bom_pending
+                         or self._event or self._retry is not None)
+        return out
+
+    def _feed(self, data: bytes) -> list[SSEEvent]:
         if self._bom_pending:
             head = self._head + bytes(data)
             if len(head) < 3 and _BOM.startswith(head):
@@ -158,6 +189,20 @@ class SSEParser:
         self._event = event
         self._retry = retry
         return out
+
+    def take_partial(self) -> bytes | None:
+        """When nothing is pending but an unfinished line (no data lines,
+        event name or retry of an undispatched event, no CR or BOM check),
+        return that line's bytes (maybe empty) and forget them, leaving the
+        parser idle: feeding them again later, in front of the next bytes,
+        gives what keeping them would have. Else None."""
+        if (self._data or self._event or self._retry is not None or self._cr_pending
+                or self._bom_pending):
+            return None
+        buf = self._buf
+        self._buf = b""
+        self.idle = True
+        return buf
 
     def close(self) -> list[SSEEvent]:
         """End of stream: process a final unterminated line and dispatch a

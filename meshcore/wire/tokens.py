@@ -6,7 +6,8 @@ cost-first ordering). R-30 fixes the rule: ceil(characters of all text
 parts / 4) + 3 per message + 85 per image part. Only text parts count as
 characters (a string content, or parts of type `text`); tool calls and
 other parts add nothing. `features_of` summarises what a request needs
-into a `RequestFeatures` value that holds no user content.
+into a `RequestFeatures` value that holds no user content; a request whose
+messages are all plain text (the common case) is summarised in one pass.
 """
 
 from __future__ import annotations
@@ -73,6 +74,23 @@ def estimate_text_tokens(text: str) -> int:
     return _ceil_div(len(text), CHARS_PER_TOKEN)
 
 
+def _plain_prompt_tokens(messages: Any) -> int | None:
+    """`estimate_tokens(messages)` when every message is a `ChatMessage` with
+    a str (or no) content, else None."""
+    if type(messages) is not tuple:
+        return None
+    chars = 0
+    for m in messages:
+        if type(m) is not ChatMessage:
+            return None
+        c = m.content
+        if type(c) is str:
+            chars += len(c)
+        elif c is not None:
+            return None
+    return _ceil_div(chars, CHARS_PER_TOKEN) + TOKENS_PER_MESSAGE * len(messages)
+
+
 def _has_image(req: ChatCompletionRequest) -> bool:
     for m in req.messages:
         if isinstance(m.content, tuple) and any(p.type == "image_url" for p in m.content):
@@ -84,6 +102,12 @@ def features_of(request: CompletionRequest) -> RequestFeatures:
     """What a request needs (operation, stream, tools, vision, response
     format, prompt-token estimate, max_tokens, user)."""
     if isinstance(request, ChatCompletionRequest):
+        plain = _plain_prompt_tokens(request.messages)
+        if plain is not None:  # text-only messages: no image parts, so no vision
+            rf = request.response_format
+            return RequestFeatures(Operation.CHAT, request.stream, bool(request.tools), False,
+                                   rf.type if rf else None, plain, request.max_tokens,
+                                   request.user)
         return RequestFeatures(
             operation=Operation.CHAT,
             stream=request.stream,

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from meshcore.config.schema import ModelConfig, ProviderConfig
 from meshcore.wire.attempt import Attempt
 from meshcore.wire.hotpath import Template
-from meshcore.wire.models import ChatCompletionChunk, parse_request
+from meshcore.wire.models import ChatCompletionChunk, ChoiceDelta, parse_request
 from meshcore.wire.registry import start_attempt
 
 CONNECTORS = {
@@ -36,15 +36,22 @@ CONNECTORS = {
 class CountingTemplate(Template):
     """A template that counts its hits (to show the fast path ran)."""
 
-    __slots__ = ("hits",)
+    __slots__ = ("hits", "read_hits")
 
     def __init__(self, other: Template, learns: int = 4) -> None:
         super().__init__(other._text_path, other._int_paths, other._accept, learns)
         self.hits = 0
+        self.read_hits = 0  # those of them that skipped the SSE parser
 
     def match(self, text: str) -> tuple[str, ...] | None:
         hit = super().match(text)
         self.hits += hit is not None
+        return hit
+
+    def match_read(self, text: str) -> tuple[str, ...] | None:
+        hit = super().match_read(text)
+        self.hits += hit is not None
+        self.read_hits += hit is not None
         return hit
 
 
@@ -70,16 +77,37 @@ def _run(family: str, body: bytes, cuts: list[int], learns: int) -> tuple[Any, .
         chunks += a.receive_data(body[start:cut])
         start = cut
     chunks += a.receive_end()
-    hits = cast(Any, a)._template.hits
-    return (chunks, a.outcome(), a.usage, a.partial_text, a.has_content), hits
+    template = cast(Any, a)._template
+    return (chunks, a.outcome(), a.usage, a.partial_text, a.has_content), (
+        template.hits, template.read_hits)
+
+
+def _event_cuts(body: bytes) -> list[int]:
+    """Cuts after every blank line: one read per event (whole-read path)."""
+    cuts, at = [], body.find(b"\n\n")
+    while at >= 0:
+        cuts.append(at + 2)
+        at = body.find(b"\n\n", at + 2)
+    return cuts
 
 
 def _same_both_ways(family: str, body: bytes, cuts: list[int]) -> int:
-    fast, hits = _run(family, body, cuts, 4)
+    """Same results with and without the fast paths, for `cuts` and for one
+    read per event; the template hits of the `cuts` run."""
+    fast, (hits, _) = _run(family, body, cuts, 4)
     slow, slow_hits = _run(family, body, cuts, 0)
-    assert slow_hits == 0
+    assert slow_hits == (0, 0)
     assert fast == slow
+    per_event = _event_cuts(body)
+    fast_reads, (event_hits, whole_reads) = _run(family, body, per_event, 4)
+    assert fast_reads == _run(family, body, per_event, 0)[0]
+    assert whole_reads <= event_hits
     return int(hits)
+
+
+def _whole_reads(family: str, body: bytes) -> int:
+    """Template hits that skipped the SSE parser, with one read per event."""
+    return int(_run(family, body, _event_cuts(body), 4)[1][1])
 
 
 def _sse(obj: Any, event: str | None = None, **dump: Any) -> bytes:
@@ -334,7 +362,8 @@ def test_plain_streams_take_the_fast_path_r67(
     body = b"".join([start, *(make("plain", t, i) for i, t in enumerate(texts)), end(False)])
     hits = _same_both_ways(family, body, cuts)
     if "\x00" not in texts[0]:  # a sentinel-valued first text is not learned from
-        assert hits == len(texts) - 1
+        # one read per event: every plain event after the first skips the parser
+        assert hits == _whole_reads(family, body) == len(texts) - 1
 
 
 def test_each_lookalike_kind_against_a_learned_stream() -> None:
@@ -353,3 +382,51 @@ def test_each_lookalike_kind_against_a_learned_stream() -> None:
                 for usage in (True, False):
                     events = (make(kind, t, n) for t, n in zip(texts, counts, strict=False))
                     _same_both_ways(family, b"".join([start, *events, end(usage)]), [])
+
+
+def test_events_after_the_end_marker_stay_ignored() -> None:
+    """Plain events after the family's end marker are ignored by the general
+    path (OpenAI's codec keeps translating after `[DONE]`, on both paths);
+    the whole-read path must stop at the marker too."""
+    for family, (make, start, end, _) in FAMILIES.items():
+        plain = [make("plain", t, i) for i, t in enumerate(("a", "b", "c"))]
+        body = b"".join([start, *plain, end(True), *plain])
+        # `b` and `c` before the end marker (and for OpenAI all three after it)
+        assert _whole_reads(family, body) == (5 if family == "openai" else 2)
+        _same_both_ways(family, body, [])
+
+
+_DELTAS = st.builds(
+    lambda content, refusal, calls: ChoiceDelta(None, content, calls, refusal),
+    st.none() | st.text(max_size=5), st.none() | st.text(max_size=3),
+    st.none() | st.just(()),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(deltas=st.lists(_DELTAS, min_size=1, max_size=3),
+       finish=st.none() | st.sampled_from(["stop", "length"]),
+       fingerprint=st.none() | st.text(max_size=3), usage=st.booleans(), sub=st.booleans())
+def test_first_chunk_role_rewrite_equals_dataclasses_replace(
+    deltas: list[Any], finish: str | None, fingerprint: str | None, usage: bool, sub: bool,
+) -> None:
+    """The written-out R-67 role rewrite builds what three `replace` calls build
+    (and a subclass still goes through `replace`)."""
+    from dataclasses import dataclass, replace
+
+    from meshcore.wire.attempt_parts import with_assistant_role
+    from meshcore.wire.models import ChunkChoice, CompletionUsage
+
+    @dataclass(frozen=True, slots=True)
+    class Chunk2(ChatCompletionChunk):
+        pass
+
+    kind = Chunk2 if sub else ChatCompletionChunk
+    choices = tuple(ChunkChoice(i, d, finish) for i, d in enumerate(deltas))
+    chunk = kind("id", 5, "m", choices, CompletionUsage(1, 2, 3) if usage else None,
+                 system_fingerprint=fingerprint)
+    c0 = chunk.choices[0]
+    want = replace(chunk, choices=(replace(c0, delta=replace(c0.delta, role="assistant")),
+                                   *chunk.choices[1:]))
+    got = with_assistant_role(chunk)
+    assert got == want and repr(got) == repr(want) and type(got) is type(want)

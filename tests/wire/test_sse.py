@@ -145,3 +145,40 @@ def test_fast_shapes_respect_pending_state_from_an_earlier_feed() -> None:
     assert p.feed(b"id: 9\n\ndata: i\n\nevent: \ndata: j\n\n") == [
         SSEEvent("message", "i", "9"), SSEEvent("message", "j", "9")]
     assert p.lines_seen == 21  # every LF ends one line
+
+
+@settings(max_examples=300, deadline=None)
+@given(parts=st.lists(_PIECES, max_size=40))
+def test_one_read_per_event_equals_the_reference(parts: list[bytes]) -> None:
+    """Reads cut right after each blank line (one event per read, what the
+    direct one-event path takes) give what the reference parser gives."""
+    body = b"".join(parts)
+    reads = [r + b"\n\n" for r in body.split(b"\n\n")]
+    reads[-1] = reads[-1][:-2]
+    p = SSEParser()
+    got = [ev for r in reads for ev in p.feed(r)] + p.close()
+    assert got == reference_events(body)
+
+
+def test_one_event_reads_keep_pending_name_and_retry() -> None:
+    p = SSEParser()
+    assert p.feed(b"retry: 5\n") == []
+    assert p.feed(b"event: g\ndata: h\n\n") == [SSEEvent("g", "h", None, 5)]
+    assert p.feed(b"event: n\n") == []
+    assert p.feed(b"data: x\n\n") == [SSEEvent("n", "x")]
+    assert p.feed(b"event: \ndata: y\n\n") == [SSEEvent("message", "y")]
+    assert p.feed(b"data: \xff\xc3\n\n") == [SSEEvent("message", "\ufffd\ufffd")]
+    assert p.lines_seen == 12
+    assert p.feed(b"data: a\n") == []
+    assert p.feed(b"data: b\n\n") == [SSEEvent("message", "a\nb")]
+    assert p.feed(b"data: c\r\n\n") == [SSEEvent("message", "c")]
+    assert p.feed(b"event: e\r\ndata: d\n\n") == [SSEEvent("e", "d")]
+    assert p.feed(b"data: e\r") == []
+    assert p.feed(b"\ndata: f\n\n") == [SSEEvent("message", "e\nf")]  # CR LF: one line end
+    q = SSEParser()
+    assert q.feed(b"data: e\r\r") == [SSEEvent("message", "e")]
+    assert q.feed(b"data: f\n\n") == [SSEEvent("message", "f")]  # the CR's LF did not come
+    assert q.feed(b"\n") == []
+    assert q.lines_seen == 5  # ... so this LF is a (blank) line of its own
+    assert q.feed(b"data: a") == []
+    assert q.feed(b"data: b\n\n") == [SSEEvent("message", "adata: b")]
