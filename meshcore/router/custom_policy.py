@@ -36,7 +36,7 @@ from meshcore.config.schema import PoolConfig
 from meshcore.router.custom_strategy import CustomSelection, strategy_key, strategy_of
 from meshcore.router.health import Reason
 from meshcore.router.policy import ModelSnapshot
-from meshcore.router.state import ModelState
+from meshcore.router.state import RECENT_WINDOW_S, ModelState
 
 if TYPE_CHECKING:
     from meshcore.router.healthops import HealthOps
@@ -87,7 +87,7 @@ def model_snapshot(r: HealthOps, m: ModelState, pool: PoolConfig) -> ModelSnapsh
     """A fresh read-only snapshot of `m` (R-43) for the policy calls."""
     r.counters(m)
     cfg = r.config.models.get(m.model_id)
-    cutoff = r.now.mono - 60.0
+    cutoff = r.now.mono - RECENT_WINDOW_S
     return ModelSnapshot(
         model_id=m.model_id, provider_id=m.provider_id, status=m.status.value,
         reasons=tuple(x.value for x in m.reasons), failure_count=m.failure_count,

@@ -56,7 +56,7 @@ from meshcore.router.custom_strategy import PoolStrategy, strategy_of
 from meshcore.router.policy import ModelSnapshot, SelectionRequest, StrategyState
 from meshcore.router.rng import derive_rng
 from meshcore.router.selection import SelectionOps
-from meshcore.router.state import RequestState
+from meshcore.router.state import RECENT_WINDOW_S, RequestState
 from meshcore.router.strategies import (
     CostFirst,
     LatencyFirst,
@@ -347,7 +347,7 @@ class LazySelectOps(SelectionOps):
         return mapped, f"session bound to {mapped}"
 
     def lazy_rate_limit(self, strat: RateLimitAware, req: RequestState) -> Pick:
-        cutoff = self.now.mono - 60.0
+        cutoff = self.now.mono - RECENT_WINDOW_S
         for mid in req.members:
             if not self.usable(req, mid):
                 continue
@@ -367,7 +367,7 @@ class LazySelectOps(SelectionOps):
         sel = strat.selection
         max_rpm = sel.rate_limit_max_rpm
         weigh = remaining_from if sel.balance_mode == "absolute" else fraction_from
-        cutoff = self.now.mono - 60.0
+        cutoff = self.now.mono - RECENT_WINDOW_S
         cands = self.candidates(req)
         if not cands:
             return None

@@ -56,7 +56,7 @@ from meshcore.router.retry import (
     same_model_retry,
 )
 from meshcore.router.selection import FAST_STRATEGIES
-from meshcore.router.state import AttemptState, ModelState, RequestState
+from meshcore.router.state import RECENT_WINDOW_S, AttemptState, ModelState, RequestState
 from meshcore.types import OutcomeClass, Purpose, Usage
 from meshcore.wire.classify import classify
 
@@ -231,7 +231,11 @@ class RequestOps(LazySelectOps):
         req.per_model_attempts[mid] = req.per_model_attempts.get(mid, 0) + 1
         req.retry_due = None
         req.waiting_recovery = False
-        m.recent.append(self.now.mono)
+        recent = m.recent  # send times within 60 s: every reader prunes to that window,
+        cutoff = self.now.mono - RECENT_WINDOW_S  # so dropping older ones here is exact
+        while recent and recent[0] < cutoff:  # and keeps the deque bounded on the
+            recent.popleft()  # paths that never read it (stick, round-robin, ...)
+        recent.append(self.now.mono)
         m.last_request = self.now.mono
         self.last_selected[req.pool.name] = mid
         remaining = max(0.0, req.deadline - self.now.mono)

@@ -31,7 +31,7 @@ from meshcore.router.policy import (
     ModelSnapshot,
     StrategyState,
 )
-from meshcore.router.state import RequestState
+from meshcore.router.state import RECENT_WINDOW_S, RequestState
 
 FAST_STRATEGIES = frozenset({"modelmesh.stick-until-failure.v1", "modelmesh.round-robin.v1"})
 
@@ -139,7 +139,7 @@ class SelectionOps(EndingsOps):
     def snapshot_of(self, mid: str, index: int) -> ModelSnapshot:
         m = self.counters(self.models[mid])
         cfg = self.config.models[mid]
-        cutoff = self.now.mono - 60.0
+        cutoff = self.now.mono - RECENT_WINDOW_S
         while m.recent and m.recent[0] < cutoff:
             m.recent.popleft()
         return ModelSnapshot(

@@ -21,6 +21,8 @@ from meshcore.router.budget import Limit
 from meshcore.router.health import ModelStatus, ProviderStatus, Reason
 from meshcore.types import RateLimitInfo, RequestFeatures
 
+RECENT_WINDOW_S = 60.0  # `ModelState.recent` keeps the send times of the last minute
+
 
 @dataclass(slots=True)
 class ModelState:
