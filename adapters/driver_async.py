@@ -24,7 +24,15 @@ import anyio
 import httpcore
 
 from adapters.driver_sync import _partial
-from adapters.engine import Engine, Final, Run, models_probe_fact, next_bound, with_timing
+from adapters.engine import (
+    Engine,
+    Final,
+    Run,
+    models_probe_fact,
+    next_bound,
+    transport_failure,
+    with_timing,
+)
 from adapters.http import (
     IO_DEADLINE,
     TRANSPORT_ERRORS,
@@ -309,13 +317,7 @@ class AsyncDriver:
         except _Aborted:
             fact = None
         except TRANSPORT_ERRORS as exc:
-            if aid in run.cancelled:
-                fact = None  # the read was interrupted because the core cancelled
-            else:
-                kind = failure_kind_of(exc)
-                if kind is FailureKind.TIMEOUT:
-                    kind = bound.kind
-                fact = attempt.fail(kind, f"{type(exc).__name__}: {exc}"[:300])
+            fact = transport_failure(run, aid, attempt, exc, bound)
         finally:
             box["scope"] = None
             box["reading"] = None

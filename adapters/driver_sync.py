@@ -25,7 +25,15 @@ from typing import Any
 
 import httpcore
 
-from adapters.engine import Engine, Final, Run, models_probe_fact, next_bound, with_timing
+from adapters.engine import (
+    Engine,
+    Final,
+    Run,
+    models_probe_fact,
+    next_bound,
+    transport_failure,
+    with_timing,
+)
 from adapters.http import (
     IO_DEADLINE,
     TRANSPORT_ERRORS,
@@ -255,13 +263,7 @@ class SyncDriver:
         except _Aborted:
             fact = None
         except TRANSPORT_ERRORS as exc:
-            if send.attempt_id in run.cancelled:
-                fact = None  # the read was interrupted because the core cancelled
-            else:
-                kind = failure_kind_of(exc)
-                if kind is FailureKind.TIMEOUT:
-                    kind = bound.kind
-                fact = attempt.fail(kind, f"{type(exc).__name__}: {exc}"[:300])
+            fact = transport_failure(run, send.attempt_id, attempt, exc, bound)
         finally:
             run.reading = None
             IO_DEADLINE.reset(token)

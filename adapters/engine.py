@@ -29,6 +29,7 @@ from typing import Any
 
 from adapters.build import Built
 from adapters.connectors import prepare_custom
+from adapters.http import failure_kind_of
 from adapters.recording import Recorder
 from meshcore.actions import (
     Action,
@@ -290,6 +291,19 @@ class Engine:
             provider = replace(provider, base_url=url)
         keys = self.built.api_keys.get(send.provider_id, ())
         return build_models_request(provider, keys[0] if keys else None)
+
+
+def transport_failure(run: Run, attempt_id: str, attempt: Attempt, exc: BaseException,
+                      bound: Bound) -> AttemptFailed | None:
+    """The fact of an attempt whose HTTP exchange raised `exc`: None when the
+    core had cancelled the attempt (the drivers interrupt its read on purpose),
+    else the transport failure; a timeout takes the kind of the bound it hit."""
+    if attempt_id in run.cancelled:
+        return None
+    kind = failure_kind_of(exc)
+    if kind is FailureKind.TIMEOUT:
+        kind = bound.kind
+    return attempt.fail(kind, f"{type(exc).__name__}: {exc}"[:300])
 
 
 def with_timing(

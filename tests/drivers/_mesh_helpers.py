@@ -60,3 +60,17 @@ def open_connections(pool: Any) -> list[Any]:
 def busy_connections(pool: Any) -> list[Any]:
     """Open connections that are not idle (a request is still using them)."""
     return [c for c in open_connections(pool) if not c.is_idle()]
+
+
+# a provider that answers its first chunk at once, then stalls for 20 s
+STALL_AFTER_FIRST = [{"content": "one two three", "stall_after_chunks": 1, "stall_for": 20.0}]
+
+
+def reload_pair(slow: FakeProviderServer,
+                other: FakeProviderServer) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A config with `p0.m0` on `slow` and `p1.m1` on `other` (30 s provider
+    timeout), and the same config after a reload that removed `p0.m0`."""
+    cfg = mesh_config([("openai", slow), ("openai", other)], timeout="30s")
+    without = {**cfg, "models": {k: v for k, v in cfg["models"].items() if k != "p0.m0"},
+               "pools": {"chat": {**cfg["pools"]["chat"], "models": ["p1.m1"]}}}
+    return cfg, without

@@ -10,7 +10,14 @@ from pathlib import Path
 import anyio
 import pytest
 import trio
-from _mesh_helpers import CALL_TIMEOUT, MSG, busy_connections, mesh_config
+from _mesh_helpers import (
+    CALL_TIMEOUT,
+    MSG,
+    STALL_AFTER_FIRST,
+    busy_connections,
+    mesh_config,
+    reload_pair,
+)
 
 from adapters import (
     AllProvidersExhaustedError,
@@ -172,12 +179,8 @@ def test_cancel_attempt_interrupts_a_stalled_stream_read_at_once(backend: str) -
     stalls for 20 s after its first chunk, and leaves no connection busy."""
     from adapters.build import build
 
-    plan = [{"content": "one two three", "stall_after_chunks": 1, "stall_for": 20.0}]
-    with FakeProviderServer(plan) as slow, FakeProviderServer() as other:
-        cfg = mesh_config([("openai", slow), ("openai", other)], timeout="30s")
-        without_slow = {**cfg, "models": {k: v for k, v in cfg["models"].items()
-                                          if k != "p0.m0"},
-                        "pools": {"chat": {**cfg["pools"]["chat"], "models": ["p1.m1"]}}}
+    with FakeProviderServer(STALL_AFTER_FIRST) as slow, FakeProviderServer() as other:
+        cfg, without_slow = reload_pair(slow, other)
 
         async def body() -> None:
             client = create_async(config=cfg, seed=5)

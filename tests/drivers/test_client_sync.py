@@ -12,9 +12,11 @@ import pytest
 from _mesh_helpers import (
     CALL_TIMEOUT,
     MSG,
+    STALL_AFTER_FIRST,
     busy_connections,
     mesh_config,
     open_connections,
+    reload_pair,
     wait_until,
 )
 
@@ -274,12 +276,8 @@ def test_cancel_attempt_interrupts_a_stalled_stream_read_at_once() -> None:
     as interrupted (R-68) and no connection stays busy."""
     from adapters.build import build
 
-    plan = [{"content": "one two three", "stall_after_chunks": 1, "stall_for": 20.0}]
-    with FakeProviderServer(plan) as slow, FakeProviderServer() as other:
-        cfg = mesh_config([("openai", slow), ("openai", other)], timeout="30s")
-        without_slow = {**cfg, "models": {k: v for k, v in cfg["models"].items()
-                                          if k != "p0.m0"},
-                        "pools": {"chat": {**cfg["pools"]["chat"], "models": ["p1.m1"]}}}
+    with FakeProviderServer(STALL_AFTER_FIRST) as slow, FakeProviderServer() as other:
+        cfg, without_slow = reload_pair(slow, other)
         with create(config=cfg, seed=3) as client:
             stream = client.chat.completions.create(model="chat", messages=MSG, stream=True,
                                                     timeout=CALL_TIMEOUT)
