@@ -25,11 +25,11 @@ import httpcore
 
 from adapters.driver_sync import _partial
 from adapters.engine import (
+    AttemptTiming,
     Engine,
     Final,
     Run,
     models_probe_fact,
-    next_bound,
     transport_failure,
     with_timing,
 )
@@ -220,27 +220,16 @@ class AsyncDriver:
         run.attempts[aid] = attempt
         run.current = attempt
         run.buffer = []  # nothing of an earlier, failed attempt survives
-        started = clock()
-        first_at = started + send.first_chunk_timeout_s if (
-            attempt.stream and send.first_chunk_timeout_s is not None) else None
-        req_deadline = eng.request_deadline(run.request_id)
-        ttft: float | None = None
-        last = started
+        timing = AttemptTiming(eng, run, send, attempt)
         response: httpcore.Response | None = None
         pieces: Any = None
         fact: AttemptSucceeded | AttemptFailed | None = None
-
-        def bound_now(head: bool) -> Any:
-            return next_bound(stream=attempt.stream, started=started, timeout_s=send.timeout_s,
-                              first_chunk_at=first_at, request_deadline=req_deadline,
-                              head_seen=head, has_content=attempt.has_content, last_data=last)
-
-        bound = bound_now(False)
+        bound = timing.bound(head_seen=False)
         token = IO_DEADLINE.set(bound.at)
         try:
             while (hreq := attempt.next_request()) is not None:
                 await self._delay(hreq, bound.at)
-                bound = bound_now(False)
+                bound = timing.bound(head_seen=False)
                 IO_DEADLINE.set(bound.at)
                 body: list[bytes] | None = None
                 with anyio.CancelScope() as scope:
@@ -259,7 +248,7 @@ class AsyncDriver:
                     raise _Aborted
                 attempt.receive_head(response.status,
                                      normalise_headers(response.headers, time.time()))
-                last = clock()
+                timing.data()
                 if body is not None:
                     for part in body:
                         attempt.receive_data(part)  # a plain body gives no chunks
@@ -271,7 +260,7 @@ class AsyncDriver:
                 # to interrupt, each read gets its scope as before.
                 network = response.extensions.get("network_stream")
                 while pieces is not None:
-                    bound = bound_now(True)
+                    bound = timing.bound(head_seen=True)
                     IO_DEADLINE.set(bound.at)
                     piece: bytes | None = None
                     if aid in run.cancelled:
@@ -296,17 +285,14 @@ class AsyncDriver:
                         raise _Aborted
                     if not piece:
                         break
-                    last = clock()
-                    had = attempt.has_content
+                    timing.data()
                     chunks = attempt.receive_data(piece)
-                    if attempt.stream and not had and attempt.has_content:
-                        ttft = (clock() - started) * 1000.0
+                    if (ttft := timing.first_content()) is not None:
                         await self._first_chunk(run, send, ttft)
                     for chunk in run.deliverable(chunks):
                         yield chunk
                 chunks = attempt.receive_end()
-                if attempt.stream and ttft is None and attempt.has_content:
-                    ttft = (clock() - started) * 1000.0
+                if (ttft := timing.first_content()) is not None:
                     await self._first_chunk(run, send, ttft)
                 for chunk in run.deliverable(chunks):
                     yield chunk
@@ -329,7 +315,7 @@ class AsyncDriver:
                     if response is not None:
                         await response.aclose()
         if fact is not None and aid not in run.cancelled:
-            fact = with_timing(fact, (clock() - started) * 1000.0, ttft)
+            fact = timing.timed(fact)
             await eng.observer.mw_aerror(ctx, send, fact, run.committed is not None)
             await self.probes(eng.handle(fact))
         run.current = None

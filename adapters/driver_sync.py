@@ -26,11 +26,11 @@ from typing import Any
 import httpcore
 
 from adapters.engine import (
+    AttemptTiming,
     Engine,
     Final,
     Run,
     models_probe_fact,
-    next_bound,
     transport_failure,
     with_timing,
 )
@@ -193,40 +193,27 @@ class SyncDriver:
         run.attempts[send.attempt_id] = attempt
         run.current = attempt
         run.buffer = []  # nothing of an earlier, failed attempt survives
-        started = clock()
-        first_at = started + send.first_chunk_timeout_s if (
-            attempt.stream and send.first_chunk_timeout_s is not None) else None
-        req_deadline = eng.request_deadline(run.request_id)
-        ttft: float | None = None
-        last = started
+        timing = AttemptTiming(eng, run, send, attempt)
         response: httpcore.Response | None = None
         fact: AttemptSucceeded | AttemptFailed | None = None
-        bound = next_bound(stream=attempt.stream, started=started, timeout_s=send.timeout_s,
-                           first_chunk_at=first_at, request_deadline=req_deadline,
-                           head_seen=False, has_content=False, last_data=started)
+        bound = timing.bound(head_seen=False)
         token = IO_DEADLINE.set(bound.at)
         try:
             while (hreq := attempt.next_request()) is not None:
                 self._delay(hreq, bound.at)
-                bound = next_bound(stream=attempt.stream, started=started,
-                                   timeout_s=send.timeout_s, first_chunk_at=first_at,
-                                   request_deadline=req_deadline, head_seen=False,
-                                   has_content=attempt.has_content, last_data=last)
+                bound = timing.bound(head_seen=False)
                 IO_DEADLINE.set(bound.at)
                 response = self.pool.handle_request(core_request(
                     hreq.method, hreq.url, hreq.headers, hreq.body, bound.at - clock()))
                 attempt.receive_head(response.status,
                                      normalise_headers(response.headers, time.time()))
-                last = clock()
+                timing.data()
                 pieces = iter(response.iter_stream())
                 streaming = attempt.stream
                 network = response.extensions.get("network_stream") if streaming else None
                 while True:
                     if streaming:  # a plain body keeps the bound set above
-                        bound = next_bound(stream=True, started=started,
-                                           timeout_s=send.timeout_s, first_chunk_at=first_at,
-                                           request_deadline=req_deadline, head_seen=True,
-                                           has_content=attempt.has_content, last_data=last)
+                        bound = timing.bound(head_seen=True)
                         IO_DEADLINE.set(bound.at)
                     if send.attempt_id in run.cancelled:
                         raise _Aborted
@@ -239,19 +226,14 @@ class SyncDriver:
                         raise _Aborted
                     if piece is None:
                         break
-                    last = clock()
-                    had = attempt.has_content
+                    timing.data()
                     chunks = attempt.receive_data(piece)
-                    if attempt.stream and not had and attempt.has_content:
-                        ttft = (clock() - started) * 1000.0
+                    if (ttft := timing.first_content()) is not None:
                         self._first_chunk(run, send, ttft)
                     if chunks:
                         yield from run.deliverable(chunks)
-                    if send.attempt_id in run.cancelled:
-                        raise _Aborted
                 chunks = attempt.receive_end()
-                if attempt.stream and ttft is None and attempt.has_content:
-                    ttft = (clock() - started) * 1000.0
+                if (ttft := timing.first_content()) is not None:
                     self._first_chunk(run, send, ttft)
                 if chunks:
                     yield from run.deliverable(chunks)
@@ -270,7 +252,7 @@ class SyncDriver:
             if response is not None:
                 response.close()
         if fact is not None and send.attempt_id not in run.cancelled:
-            fact = with_timing(fact, (clock() - started) * 1000.0, ttft)
+            fact = timing.timed(fact)
             eng.observer.mw_error(ctx, send, fact, run.committed is not None)
             self._probes(eng.handle(fact))
         run.current = None

@@ -293,6 +293,50 @@ class Engine:
         return build_models_request(provider, keys[0] if keys else None)
 
 
+class AttemptTiming:
+    """The clock side of one attempt, shared by both drivers (R-31, R-32, R-66):
+    when it started, its first-chunk bound, the request's deadline, when data
+    last arrived and the time to first content. `bound()` is the deadline of
+    the next socket operation, `first_content()` notes the time to first
+    content once, and `timed()` stamps the attempt's fact with the measures."""
+
+    __slots__ = ("_attempt", "_clock", "_timeout", "deadline", "first_at", "last", "started",
+                 "ttft")
+
+    def __init__(self, engine: Engine, run: Run, send: SendAttempt, attempt: Attempt) -> None:
+        self._attempt = attempt
+        self._clock = engine.clock
+        self._timeout = send.timeout_s
+        self.started = self.last = engine.clock()
+        self.first_at = (self.started + send.first_chunk_timeout_s
+                         if attempt.stream and send.first_chunk_timeout_s is not None else None)
+        self.deadline = engine.request_deadline(run.request_id)
+        self.ttft: float | None = None
+
+    def bound(self, head_seen: bool) -> Bound:
+        """The binding bound for the next read or write (see `next_bound`)."""
+        a = self._attempt
+        return next_bound(stream=a.stream, started=self.started, timeout_s=self._timeout,
+                          first_chunk_at=self.first_at, request_deadline=self.deadline,
+                          head_seen=head_seen, has_content=a.has_content, last_data=self.last)
+
+    def data(self) -> None:
+        """Body bytes just arrived."""
+        self.last = self._clock()
+
+    def first_content(self) -> float | None:
+        """The time to first content (ms) when a stream's content has just
+        begun (it is reported once), else None."""
+        if self.ttft is None and self._attempt.stream and self._attempt.has_content:
+            self.ttft = (self._clock() - self.started) * 1000.0
+            return self.ttft
+        return None
+
+    def timed(self, fact: AttemptSucceeded | AttemptFailed) -> AttemptSucceeded | AttemptFailed:
+        """`fact` with the latency and time to first content measured here."""
+        return with_timing(fact, (self._clock() - self.started) * 1000.0, self.ttft)
+
+
 def transport_failure(run: Run, attempt_id: str, attempt: Attempt, exc: BaseException,
                       bound: Bound) -> AttemptFailed | None:
     """The fact of an attempt whose HTTP exchange raised `exc`: None when the

@@ -139,11 +139,7 @@ class LazySelectOps(SelectionOps):
         if got is None:
             return None
         mid, reason = got
-        req.selections += 1
-        self.dirty = True
-        if self.debug_traces:
-            self.trace(actions, "debug", f"pool.{pool.name}", f"selected {mid}: {reason}",
-                       request_id=req.request_id, model_id=mid)
+        self.selected(actions, req, mid, reason)
         return mid
 
     def lazy_pick(

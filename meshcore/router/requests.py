@@ -148,12 +148,7 @@ class RequestOps(LazySelectOps):
         except NoSelection:
             self.no_candidate(actions, req, force_fail_fast=True)
             return None
-        req.selections += 1
-        self.dirty = True
-        if self.debug_traces:
-            self.trace(actions, "debug", f"pool.{req.pool.name}",
-                       f"selected {result.model_id}: {result.reason}",
-                       request_id=req.request_id, model_id=result.model_id)
+        self.selected(actions, req, result.model_id, result.reason)
         return result.model_id
 
     # -- no candidate (R-56, R-39) ------------------------------------------------

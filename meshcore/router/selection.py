@@ -197,12 +197,19 @@ class SelectionOps(EndingsOps):
                         state.rr_index = (pos + 1) % n
                     break
         if chosen is not None:
-            req.selections += 1
-            self.dirty = True
-            if self.debug_traces:
-                self.trace(actions, "debug", f"pool.{req.pool.name}", f"selected {chosen}",
-                           request_id=req.request_id, model_id=chosen)
+            self.selected(actions, req, chosen)
         return chosen
+
+    def selected(self, actions: list[Action], req: RequestState, mid: str,
+                 reason: str | None = None) -> None:
+        """Book a strategy's choice for `req`: one more selection, state to
+        save, and the per-decision debug trace (R-94) when a sink keeps it."""
+        req.selections += 1
+        self.dirty = True
+        if self.debug_traces:
+            self.trace(actions, "debug", f"pool.{req.pool.name}",
+                       f"selected {mid}" if reason is None else f"selected {mid}: {reason}",
+                       request_id=req.request_id, model_id=mid)
 
     def session_retry_after(self, mid: str) -> float | None:
         w = self.recovery_wall(self.models[mid]) if mid in self.models else None
