@@ -305,9 +305,8 @@ class _AsyncStream(httpcore.AsyncNetworkStream):
 
 
 class AsyncDeadlineBackend(httpcore.AsyncNetworkBackend):
-    """httpcore's auto-detected async backend (asyncio via anyio, or trio)
-    with every socket operation bounded by `IO_DEADLINE` on `clock` (the
-    event loop clock)."""
+    """httpcore's anyio backend (so asyncio and trio alike) with every socket
+    operation bounded by `IO_DEADLINE` on `clock` (the event loop clock)."""
 
     def __init__(self, clock: Callable[[], float],
                  inner: httpcore.AsyncNetworkBackend | None = None) -> None:
