@@ -53,6 +53,20 @@ def test_usage_errors_exit_2_r119(capsys: pytest.CaptureFixture[str]) -> None:
     assert run_cli(["serve", "--port", "70000"]) == 2
     assert "--port" in capsys.readouterr().err
     assert run_cli(["no-such-command"]) == 2
+    assert run_cli(["serve", "--loop", "libuv"]) == 2
+    assert "libuv" in capsys.readouterr().err
+
+
+def test_serve_loop_uvloop_without_uvloop_exits_2_r119(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "uvloop" else real(name, *a))
+    assert run_cli(["serve", "--loop", "uvloop", "--port", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "--loop uvloop" in err and "not installed" in err
 
 
 def test_check_valid_and_invalid_r119(tmp_path: Path, fp: FakeProviderServer,
