@@ -12,7 +12,11 @@ Everything here sits at the boundary between httpcore and the pure core:
   so that every socket read and write is bounded by a per-task deadline held
   in the context variable `IO_DEADLINE`. httpcore fixes one read timeout
   per response body; the wrapper lets the drivers enforce first-chunk,
-  inter-chunk and whole-body bounds precisely without extra threads.
+  inter-chunk and whole-body bounds precisely without extra threads. The
+  wrappers also coalesce a request's writes into one send at its first read
+  (httpcore writes head and body separately: two system calls and two
+  wake-ups of the server per request), and the async one runs on
+  `adapters.aio_net` (asyncio transports directly, trio sockets directly).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from urllib.parse import urlsplit
 
 import httpcore
 
+from adapters.aio_net import AutoBackend
 from meshcore.types import FailureKind
 
 __all__ = [
@@ -223,18 +228,45 @@ def _bounded(timeout: float | None, clock: Callable[[], float]) -> float | None:
     return remaining if timeout is None else min(timeout, remaining)
 
 
+COALESCE_MAX = 64 * 1024
+"""Request bytes held back at most before they are sent anyway (see `_Stream`)."""
+
+
 class _Stream(httpcore.NetworkStream):
+    """A connection whose socket operations are bounded by `IO_DEADLINE`,
+    and whose writes are coalesced: httpcore writes a request's head and its
+    body separately, which on loopback cost a send system call and a wake-up
+    of the server each. Writes are held (up to `COALESCE_MAX` bytes) and sent
+    together by the next read, which is when HTTP/1.1 needs them on the wire;
+    a request abandoned before its response is read is never sent."""
+
     def __init__(self, inner: httpcore.NetworkStream, clock: Callable[[], float]) -> None:
         self._inner = inner
         self._clock = clock
+        self._held: list[bytes] = []
+        self._held_bytes = 0
+
+    def _flush(self, timeout: float | None) -> None:
+        data = self._held[0] if len(self._held) == 1 else b"".join(self._held)
+        self._held = []
+        self._held_bytes = 0
+        self._inner.write(data, _bounded(timeout, self._clock))
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        if self._held:
+            self._flush(timeout)
         return self._inner.read(max_bytes, _bounded(timeout, self._clock))
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        self._inner.write(buffer, _bounded(timeout, self._clock))
+        if not buffer:
+            return
+        self._held.append(buffer)
+        self._held_bytes += len(buffer)
+        if self._held_bytes >= COALESCE_MAX:
+            self._flush(timeout)
 
     def close(self) -> None:
+        self._held = []
         self._inner.close()
 
     def start_tls(
@@ -243,6 +275,8 @@ class _Stream(httpcore.NetworkStream):
         server_hostname: str | None = None,
         timeout: float | None = None,
     ) -> httpcore.NetworkStream:
+        if self._held:
+            self._flush(timeout)
         inner = self._inner.start_tls(ssl_context, server_hostname,
                                       _bounded(timeout, self._clock))
         return _Stream(inner, self._clock)
@@ -277,17 +311,35 @@ class DeadlineBackend(httpcore.NetworkBackend):
 
 
 class _AsyncStream(httpcore.AsyncNetworkStream):
+    """`_Stream` for the async driver: bounded, with coalesced writes."""
+
     def __init__(self, inner: httpcore.AsyncNetworkStream, clock: Callable[[], float]) -> None:
         self._inner = inner
         self._clock = clock
+        self._held: list[bytes] = []
+        self._held_bytes = 0
+
+    async def _flush(self, timeout: float | None) -> None:
+        data = self._held[0] if len(self._held) == 1 else b"".join(self._held)
+        self._held = []
+        self._held_bytes = 0
+        await self._inner.write(data, _bounded(timeout, self._clock))
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        if self._held:
+            await self._flush(timeout)
         return await self._inner.read(max_bytes, _bounded(timeout, self._clock))
 
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        await self._inner.write(buffer, _bounded(timeout, self._clock))
+        if not buffer:
+            return
+        self._held.append(buffer)
+        self._held_bytes += len(buffer)
+        if self._held_bytes >= COALESCE_MAX:
+            await self._flush(timeout)
 
     async def aclose(self) -> None:
+        self._held = []
         await self._inner.aclose()
 
     async def start_tls(
@@ -296,6 +348,8 @@ class _AsyncStream(httpcore.AsyncNetworkStream):
         server_hostname: str | None = None,
         timeout: float | None = None,
     ) -> httpcore.AsyncNetworkStream:
+        if self._held:
+            await self._flush(timeout)
         inner = await self._inner.start_tls(ssl_context, server_hostname,
                                             _bounded(timeout, self._clock))
         return _AsyncStream(inner, self._clock)
@@ -305,12 +359,14 @@ class _AsyncStream(httpcore.AsyncNetworkStream):
 
 
 class AsyncDeadlineBackend(httpcore.AsyncNetworkBackend):
-    """httpcore's anyio backend (so asyncio and trio alike) with every socket
-    operation bounded by `IO_DEADLINE` on `clock` (the event loop clock)."""
+    """An async httpcore backend (by default `adapters.aio_net.AutoBackend`:
+    native asyncio / uvloop transports under asyncio, httpcore's trio backend
+    under trio) with every socket operation bounded by `IO_DEADLINE` on
+    `clock` (the event loop clock) and writes coalesced as in `_Stream`."""
 
     def __init__(self, clock: Callable[[], float],
                  inner: httpcore.AsyncNetworkBackend | None = None) -> None:
-        self._inner: httpcore.AsyncNetworkBackend = inner or httpcore.AnyIOBackend()
+        self._inner: httpcore.AsyncNetworkBackend = inner or AutoBackend()
         self._clock = clock
 
     async def connect_tcp(

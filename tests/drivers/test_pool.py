@@ -248,3 +248,82 @@ def test_drivers_use_the_lean_pools() -> None:
     aclient = create_async(config=cfg, seed=1)
     assert isinstance(aclient._driver.pool, LeanAsyncConnectionPool)
     anyio.run(aclient.aclose)
+
+
+# ------------------------------------------------------------------ fast locks
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_fast_lock_excludes_under_contention(backend: str) -> None:
+    from adapters.pool import FastLock
+
+    lock = FastLock()
+    inside: list[int] = []
+    overlaps: list[int] = []
+
+    async def worker(n: int) -> None:
+        for _ in range(20):
+            async with lock:
+                if inside:
+                    overlaps.append(n)
+                inside.append(n)
+                await anyio.sleep(0)  # let the others try to enter
+                inside.remove(n)
+
+    async def main() -> None:
+        async with anyio.create_task_group() as tg:
+            for n in range(4):
+                tg.start_soon(worker, n)
+
+    anyio.run(main, backend=backend)
+    assert overlaps == [] and inside == []
+
+
+def test_fast_lock_does_not_yield_when_free() -> None:
+    from adapters.pool import FastLock
+
+    async def main() -> int:
+        lock = FastLock()
+        ticks = 0
+        stop = anyio.Event()
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while not stop.is_set():
+                ticks += 1
+                await anyio.sleep(0)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(ticker)
+            await anyio.sleep(0)
+            before = ticks
+            for _ in range(50):
+                async with lock:
+                    pass
+            seen = ticks - before
+            stop.set()
+        return seen
+
+    assert anyio.run(main) == 0  # 50 acquires, not one event-loop iteration
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_async_pool_uses_lean_connections(backend: str) -> None:
+    from adapters.pool import FastLock, LeanAsyncHTTPConnection
+
+    with FakeProviderServer() as srv:
+        async def main() -> None:
+            async with LeanAsyncConnectionPool() as pool:
+                for _ in range(3):
+                    resp = await pool.request("POST", srv.url + "/v1/chat/completions",
+                                              content=b'{"model": "m", "messages": []}',
+                                              headers=[("content-type", "application/json")])
+                    assert resp.status == 200
+                (conn,) = pool.connections
+                assert isinstance(conn, LeanAsyncHTTPConnection)
+                assert isinstance(conn._connection._state_lock, FastLock)  # type: ignore[union-attr]
+                with pytest.raises(RuntimeError, match="Attempted to send request"):
+                    await conn.handle_async_request(httpcore.Request("GET", "http://example.invalid/"))
+
+        anyio.run(main, backend=backend)
+    assert len(srv.requests) == 3
