@@ -7,6 +7,8 @@ side and interleaved request by request (so drift hits every variant alike):
 - sync: `MeshClient` vs a raw `httpcore.ConnectionPool` request;
 - async (asyncio, then trio): `AsyncMeshClient` vs a raw `httpcore.AsyncConnectionPool`
   request on the same event loop;
+- and, for both, the raw request once more on the client's own transport (its pool
+  and network backend), which separates the client's work from its transport;
 
 each plain and streaming, twice: against a `FakeProviderServer` running in the
 benchmark's own process (threads) and against the fake provider in a child
@@ -45,6 +47,8 @@ import httpcore  # noqa: E402
 
 from adapters import create, create_async  # noqa: E402
 from adapters.fake_provider import FakeProviderServer  # noqa: E402
+from adapters.http import AsyncDeadlineBackend, DeadlineBackend  # noqa: E402
+from adapters.pool import LeanAsyncConnectionPool, LeanConnectionPool  # noqa: E402
 
 TARGET = 1.15
 MSG = [{"role": "user", "content": "Explain keep-alive in one sentence."}]
@@ -110,27 +114,32 @@ def _median_us(values: list[float]) -> float:
 
 
 def _bench_sync(srv: Any, n: int, warmup: int) -> Sample:
-    samples: Sample = {k: [] for k in ("raw plain", "client plain", "raw stream",
-                                       "client stream")}
-    with create(config=_config(srv), seed=1) as client, httpcore.ConnectionPool() as pool:
+    samples: Sample = {}
+    with create(config=_config(srv), seed=1) as client, httpcore.ConnectionPool() as pool, \
+            LeanConnectionPool(network_backend=DeadlineBackend()) as same:
         client.chat.completions.create(model="chat", messages=MSG)
         list(client.chat.completions.create(model="chat", messages=MSG, stream=True))
         plain_req, stream_req = _raw_request(srv, 0), _raw_request(srv, 1)
 
-        def raw(req: tuple[str, list[tuple[str, str]], bytes]) -> None:
+        def raw(req: tuple[str, list[tuple[str, str]], bytes],
+                on: httpcore.ConnectionPool = pool) -> None:
             url, headers, body = req
-            with pool.stream("POST", url, headers=headers, content=body) as resp:
+            with on.stream("POST", url, headers=headers, content=body) as resp:
                 for _ in resp.iter_stream():
                     pass
 
         variants: dict[str, Callable[[], object]] = {
             "raw plain": lambda: raw(plain_req),
+            "same plain": lambda: raw(plain_req, same),
             "client plain": lambda: client.chat.completions.create(model="chat",
                                                                    messages=MSG),
             "raw stream": lambda: raw(stream_req),
+            "same stream": lambda: raw(stream_req, same),
             "client stream": lambda: list(client.chat.completions.create(
                 model="chat", messages=MSG, stream=True)),
         }
+        for name in variants:
+            samples[name] = []
         for i in range(warmup + n):
             for name, fn in variants.items():
                 t0 = time.perf_counter()
@@ -190,16 +199,19 @@ def _profile_sync(srv: FakeProviderServer, n: int) -> tuple[str, str]:
 
 async def _bench_async(srv: Any, n: int, warmup: int, out: Sample) -> None:
     async with create_async(config=_config(srv), seed=1) as client, \
-            httpcore.AsyncConnectionPool() as pool:
+            httpcore.AsyncConnectionPool() as pool, \
+            LeanAsyncConnectionPool(network_backend=AsyncDeadlineBackend(
+                clock=anyio.current_time)) as same:
         await client.chat.completions.create(model="chat", messages=MSG)
         stream = await client.chat.completions.create(model="chat", messages=MSG, stream=True)
         _ = [c async for c in stream]
         count = len(srv.requests)
         plain_req, stream_req = _raw_request(srv, count - 2), _raw_request(srv, count - 1)
 
-        async def raw(req: tuple[str, list[tuple[str, str]], bytes]) -> None:
+        async def raw(req: tuple[str, list[tuple[str, str]], bytes],
+                      on: httpcore.AsyncConnectionPool = pool) -> None:
             url, headers, body = req
-            async with pool.stream("POST", url, headers=headers, content=body) as resp:
+            async with on.stream("POST", url, headers=headers, content=body) as resp:
                 async for _ in resp.aiter_stream():
                     pass
 
@@ -213,8 +225,10 @@ async def _bench_async(srv: Any, n: int, warmup: int, out: Sample) -> None:
 
         variants: dict[str, Callable[[], Awaitable[None]]] = {
             "raw plain": lambda: raw(plain_req),
+            "same plain": lambda: raw(plain_req, same),
             "client plain": client_plain,
             "raw stream": lambda: raw(stream_req),
+            "same stream": lambda: raw(stream_req, same),
             "client stream": client_stream,
         }
         for name in variants:
@@ -231,16 +245,20 @@ async def _bench_async(srv: Any, n: int, warmup: int, out: Sample) -> None:
 # ---------------------------------------------------------------- report
 
 
-def _rows(label: str, samples: Sample) -> list[tuple[str, float, float, float]]:
+Row = tuple[str, float, float, float, float]  # case, raw, same transport, client, ratio
+
+
+def _rows(label: str, samples: Sample) -> list[Row]:
     rows = []
     for mode in ("plain", "stream"):
         raw = _median_us(samples[f"raw {mode}"])
+        same = _median_us(samples[f"same {mode}"])
         cli = _median_us(samples[f"client {mode}"])
-        rows.append((f"{label} {mode}", raw, cli, cli / raw))
+        rows.append((f"{label} {mode}", raw, same, cli, cli / raw))
     return rows
 
 
-def _measure(srv: Any, n: int, warmup: int) -> list[tuple[str, float, float, float]]:
+def _measure(srv: Any, n: int, warmup: int) -> list[Row]:
     sync_samples = _bench_sync(srv, n, warmup)
     async_samples: Sample = {}
     anyio.run(_bench_async, srv, n, warmup, async_samples, backend="asyncio")
@@ -250,12 +268,13 @@ def _measure(srv: Any, n: int, warmup: int) -> list[tuple[str, float, float, flo
             + _rows("async (trio)", trio_samples))
 
 
-def _table(rows: list[tuple[str, float, float, float]]) -> list[str]:
-    lines = ["| case | raw httpcore (us) | client (us) | client / raw | target <= 1.15x |",
-             "| --- | ---: | ---: | ---: | --- |"]
-    for name, raw, cli, ratio in rows:
-        lines.append(f"| {name} | {raw:.0f} | {cli:.0f} | {ratio:.2f}x | "
-                     f"{'met' if ratio <= TARGET else 'MISSED'} |")
+def _table(rows: list[Row]) -> list[str]:
+    lines = ["| case | raw httpcore (us) | raw, client's transport (us) | client (us) "
+             "| client / raw | client / same transport | target <= 1.15x |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | --- |"]
+    for name, raw, same, cli, ratio in rows:
+        lines.append(f"| {name} | {raw:.0f} | {same:.0f} | {cli:.0f} | {ratio:.2f}x | "
+                     f"{cli / same:.2f}x | {'met' if ratio <= TARGET else 'MISSED'} |")
     return lines
 
 
@@ -275,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
         remote_rows = _measure(remote, n, warmup)
     finally:
         remote.close()
-    met = all(r[3] <= TARGET for r in rows + remote_rows)
+    met = all(r[4] <= TARGET for r in rows + remote_rows)
     lines = [
         "# Client benchmark",
         "",
@@ -286,9 +305,14 @@ def main(argv: list[str] | None = None) -> int:
         "one SSE event per word).",
         "",
         "Median wall time per request. *raw* is an httpcore request with the byte-identical "
-        "body and headers the client sent, body read to the end; *client* is "
-        "`chat.completions.create(...)` through a one-model pool (routing, wire translation, "
-        "response objects).",
+        "body and headers the client sent, body read to the end, on httpcore's default "
+        "pool and network backend (what a user calling httpcore directly gets); *raw, "
+        "client's transport* is the same request on the pool and network backend the "
+        "client's driver uses (`adapters.pool`, `adapters.http` / `adapters.aio_net`: "
+        "coalesced writes, asyncio transports, non-yielding locks), so *client / same "
+        "transport* is the cost of the client's own work alone; *client* is "
+        "`chat.completions.create(...)` through a one-model pool (routing, wire "
+        "translation, response objects). The target is judged on *client / raw*.",
         "",
         "The numbers come from a small shared machine (2 cores, other jobs running at the "
         f"same time; load average {os.getloadavg()[0]:.1f} at the end of this run): the sync "
@@ -312,8 +336,8 @@ def main(argv: list[str] | None = None) -> int:
     if met:
         lines.append("Target met in every case.")
     else:
-        missed = ", ".join(f"{r[0]} {r[3]:.2f}x ({r[2] - r[1]:.0f} us over raw)"
-                           for r in rows + remote_rows if r[3] > TARGET)
+        missed = ", ".join(f"{r[0]} {r[4]:.2f}x ({r[3] - r[1]:.0f} us over raw)"
+                           for r in rows + remote_rows if r[4] > TARGET)
         lines.append(f"**Target missed**: {missed}. The overhead is CPU time in the client "
                      "per request; the loopback fake provider answers in well under a "
                      "millisecond, so a fixed overhead weighs far more here than against a "
