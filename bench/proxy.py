@@ -161,9 +161,21 @@ def pct(values: list[float], p: float) -> float:
     return s[min(len(s) - 1, round(p / 100.0 * (len(s) - 1)))]
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of process `pid` (Linux /proc; None elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def sequential(fake: int, proxy: int, n: int,
-               others: dict[str, int] | None = None) -> dict[str, float]:
-    """Interleaved sequential requests: direct, proxy, then each of `others`."""
+               others: dict[str, int] | None = None,
+               pids: dict[str, int] | None = None) -> dict[str, float]:
+    """Interleaved sequential requests: direct, proxy, then each of `others`.
+    With `pids` (name -> server process), also the CPU time each server
+    process spent per request it served (`cpu_<name>`, microseconds)."""
     direct_c = http.client.HTTPConnection("127.0.0.1", fake, timeout=30)
     conns = {"proxy": http.client.HTTPConnection("127.0.0.1", proxy, timeout=30)}
     for name, port in (others or {}).items():
@@ -175,6 +187,7 @@ def sequential(fake: int, proxy: int, n: int,
             post(c, "/v1/chat/completions", BODY)
     d: list[float] = []
     times: dict[str, list[float]] = {name: [] for name in conns}
+    cpu0 = {name: cpu_seconds(pid) for name, pid in (pids or {}).items()}
     for _ in range(n):
         t0 = time.perf_counter()
         post(direct_c, "/v1/chat/completions", direct_body)
@@ -183,16 +196,24 @@ def sequential(fake: int, proxy: int, n: int,
             t0 = time.perf_counter()
             post(c, "/v1/chat/completions", BODY)
             times[name].append((time.perf_counter() - t0) * 1000)
+    cpu1 = {name: cpu_seconds(pid) for name, pid in (pids or {}).items()}
     direct_c.close()
     for c in conns.values():
         c.close()
     p = times["proxy"]
+    cpu: dict[str, float] = {}
+    for name, before in cpu0.items():
+        after = cpu1[name]
+        if before is not None and after is not None:
+            served = 2 * n if name == "fake" else n  # the fake serves direct + proxied
+            cpu[f"cpu_{name}"] = (after - before) / served * 1e6
     out = {"direct_median": statistics.median(d), "direct_p99": pct(d, 99),
            "proxy_median": statistics.median(p), "proxy_p99": pct(p, 99),
            "added_median": statistics.median(p) - statistics.median(d),
            "added_p99": pct(p, 99) - pct(d, 99)}
     for name, values in times.items():
         out[f"{name}_added"] = statistics.median(values) - statistics.median(d)
+    out.update(cpu)
     return out
 
 
@@ -263,6 +284,7 @@ def main() -> int:
         proxy, pport = start([__file__, "--child", "proxy", "--config", str(path),
                               "--loop", args.loop])
     procs = [proxy, fake]
+    pids = {"proxy": proxy.pid, "fake": fake.pid}
     try:
         stand_ins: dict[str, int] = {}
         if args.split:
@@ -271,9 +293,10 @@ def main() -> int:
                                     "--loop", args.loop])
                 procs.insert(0, proc)
                 stand_ins[kind] = port
+                pids[kind] = proc.pid
         for port in (pport, *stand_ins.values()):
             ready(port)
-        seq = sequential(fport, pport, args.requests, stand_ins)
+        seq = sequential(fport, pport, args.requests, stand_ins, pids)
         direct_s = streams(fport, "m0", args.streams, args.per_stream)
         proxy_s = streams(pport, "chat", args.streams, args.per_stream)
         after = sequential(fport, pport, max(100, args.requests // 5))
@@ -321,6 +344,22 @@ def main() -> int:
             f"{app - hyp:.3f} |",
             f"| async client call (routing, driver, httpcore, second hop) | "
             f"{seq['added_median'] - app:.3f} |",
+            "",
+        ]
+    if "cpu_proxy" in seq:
+        lines += [
+            "CPU time per request in each server process (user + system, from /proc; "
+            "less noisy than wall time on a shared machine, and it is what the added "
+            "latency is made of: the proxy process works through each request serially):",
+            "",
+            "| server process | CPU us per request |",
+            "| --- | ---: |",
+            f"| fake provider | {seq['cpu_fake']:.0f} |",
+            *([f"| hypercorn stand-in (trivial ASGI app) | {seq['cpu_hypercorn']:.0f} |",
+               f"| app stand-in (proxy app, canned client result) | {seq['cpu_app']:.0f} |"]
+              if "cpu_app" in seq else []),
+            f"| proxy (hypercorn + app + async client + outbound httpcore) | "
+            f"{seq['cpu_proxy']:.0f} |",
             "",
         ]
     lines += [
