@@ -6,6 +6,13 @@ attempts in flight, the timer queue and the budget ledger. The mixins in
 `healthops.py` (model and provider health) and `requests.py` (the request
 lifecycle) build on it, and `router.py` puts the public face on top. All
 output goes into the `actions` list passed down every call chain.
+
+Values derived from the configuration alone are computed when a
+configuration is installed (`_install_config`, also on reload) rather than
+per request: pool membership and indexes, the trace floor, the sync policy
+(`sync_mode`), whether any budget is configured, and per pool a `PoolPlan`
+(built on first use, checked against the pool object it was built from, and
+dropped on install and on a state restore).
 """
 
 from __future__ import annotations
@@ -41,6 +48,40 @@ def trace_floor(sections: Mapping[str, Any]) -> int:
         if isinstance(s, dict) and "traces" in s.get("streams", ())
     ]
     return min(ranks) if ranks else SEVERITY_RANK["info"]
+
+
+def sync_policy_of(sections: Mapping[str, Any]) -> str:
+    """The storage section's `persistence.sync_policy` (R-83), default in-memory."""
+    storage = sections.get("storage") or {}
+    pers = storage.get("persistence") if isinstance(storage, dict) else None
+    if isinstance(pers, dict):
+        return str(pers.get("sync_policy", "in-memory"))
+    return "in-memory"
+
+
+class PoolPlan:
+    """What the per-request path needs from one pool configuration object,
+    computed once instead of on every request: whether the pool uses the
+    pointer-scan fast path, its custom Deactivation (R-54) if any, the
+    clamped latency and error-rate window lengths, and whether a request or
+    token limit (R-44) is configured at all. Built from, and only valid for,
+    the pool object in `pool` (a request in flight across a reload keeps its
+    old pool object and gets a plan of its own)."""
+
+    __slots__ = ("custom_deactivation", "error_window", "fast", "latency_window", "pool",
+                 "quota_limits")
+
+    def __init__(self, pool: PoolConfig, fast: bool, custom_deactivation: Any | None) -> None:
+        self.pool = pool
+        self.fast = fast
+        self.custom_deactivation = custom_deactivation
+        self.latency_window = max(1, pool.selection.latency_window)
+        self.error_window = max(1, pool.deactivation.error_rate_window)
+        d = pool.deactivation
+        self.quota_limits = any(
+            lim.value is not None or bool(lim.per_model)
+            for lim in (d.request_limit, d.token_limit)
+        )
 
 
 class RouterBase:
@@ -119,6 +160,11 @@ class RouterBase:
         self.trace_floor = trace_floor(config.sections)
         self.debug_traces = self.trace_floor == 0
         self.window_cache: dict[str, str] = {}
+        # R-83: the persistence policy, read once per configuration
+        self.sync_mode = sync_policy_of(config.sections)
+        # per-pool facts the per-request path reads (see `pool_plan`); keyed
+        # by pool name, each checked against the pool object it was built from
+        self.pool_plans: dict[str, PoolPlan] = {}
         self.budgets_configured = any(
             p.budget_daily_limit is not None or p.budget_monthly_limit is not None
             for p in config.providers.values()
@@ -126,6 +172,19 @@ class RouterBase:
             p.deactivation.budget_limit.value is not None or p.deactivation.budget_limit.per_model
             for p in config.pools.values()
         )
+
+    def pool_plan(self, pool: PoolConfig) -> PoolPlan:
+        """The `PoolPlan` of this pool object (built on first use after a
+        configuration install or a state restore, which clear the cache)."""
+        plan = self.pool_plans.get(pool.name)
+        if plan is not None and plan.pool is pool:
+            return plan
+        plan = self.new_plan(pool)
+        self.pool_plans[pool.name] = plan
+        return plan
+
+    def new_plan(self, pool: PoolConfig) -> PoolPlan:
+        raise NotImplementedError  # requests.py knows the strategies and policies
 
     def remember_finished(self, attempt_id: str) -> None:
         if attempt_id in self.finished_attempts:

@@ -3,7 +3,9 @@
 Theory of operation: `fail()` emits the single terminal `Fail` of a
 request with its attempt history, a trace and the request-log record;
 `log_request()` / `log_probe()` build the `metadata`-level records of R-92
-(the shell adds text fields for the other levels).
+(the shell adds text fields for the other levels). `finish()` forgets an
+ended request and drops the deadline timers of ended requests from the
+fronts of the timer queue's deadline lanes (`timers.py`).
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ class EndingsOps(HealthOps):
 
     def finish(self, req: RequestState) -> None:
         self.requests.pop(req.request_id, None)
+        self.timers.drop_ended_deadlines(self.requests)
 
     def log_request(self, actions: list[Action], req: RequestState, outcome: str,
                     rec: AttemptRecord | None, usage: Usage | None, cost: float,

@@ -7,11 +7,14 @@ grown cooldown of R-48. A timer per model fires when the earliest reason
 may clear; `reevaluate()` then drops the reasons that no longer hold and
 moves the model to `half_open` (cooldown) or `active` (everything else),
 emitting exactly one event per change. Outcomes of attempts arrive through
-`record_success()` / `record_failure()`. Provider deactivation (auth,
+`record_success()` / `record_failure()`; only a probe's own outcome ends
+the probe in flight of its model (and of its provider, for a provider
+probe), so at most one probe per model is out at a time (R-50). Provider deactivation (auth,
 outage, manual) makes every model of the provider ineligible in every pool;
 recovery is by probe (background probes running) or by a half-open trial
 after `max_cooldown`. A pool's custom strategy may replace the deactivation
-check and the recovery schedule (R-54, `custom_policy.py`).
+check and the recovery schedule (R-54, `custom_policy.py`); whether a pool
+has one is read from its `PoolPlan` (base.py) on the success path.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from meshcore.actions import (
     SendAttempt,
 )
 from meshcore.config.schema import PoolConfig
-from meshcore.router.base import RouterBase
+from meshcore.router.base import PoolPlan, RouterBase
 from meshcore.router.budget import cost_of
 from meshcore.router.calendar import iso_utc, period_key
 from meshcore.router.cron import parse_cron
@@ -68,19 +71,21 @@ class HealthOps(RouterBase):
         the cost."""
         cost = cost_of(self.config.models[model_id].pricing, usage)
         m = self.counters(self.models[model_id])
-        m.tokens += usage.total_tokens
+        total = usage.total_tokens
+        m.tokens += total
         m.spend += cost
-        m.total_tokens += usage.total_tokens
+        m.total_tokens += total
         m.total_prompt += usage.prompt_tokens
         m.total_completion += usage.completion_tokens
         m.total_cost += cost
-        prov = self.provider_cfg(m.provider_id)
-        if prov.budget_daily_limit is not None:
-            self.ledger.add_spend("provider", m.provider_id,
-                                  period_key("daily", self.now.wall), cost)
-        if prov.budget_monthly_limit is not None:
-            self.ledger.add_spend("provider", m.provider_id,
-                                  period_key("monthly", self.now.wall), cost)
+        if self.budgets_configured:  # else no provider has a budget limit
+            prov = self.provider_cfg(m.provider_id)
+            if prov.budget_daily_limit is not None:
+                self.ledger.add_spend("provider", m.provider_id,
+                                      period_key("daily", self.now.wall), cost)
+            if prov.budget_monthly_limit is not None:
+                self.ledger.add_spend("provider", m.provider_id,
+                                      period_key("monthly", self.now.wall), cost)
         self.dirty = True
         return cost
 
@@ -94,12 +99,21 @@ class HealthOps(RouterBase):
         return p.status is ProviderStatus.HALF_OPEN and p.trial_in_flight
 
     def eligible(self, m: ModelState) -> bool:
-        """The state filter of R-29 step 4."""
-        if self.provider_blocks(m.provider_id):
+        """The state filter of R-29 step 4 (`provider_blocks()` inlined: this
+        runs for every member a selection looks at)."""
+        p = self.providers.get(m.provider_id)
+        if p is None:
             return False
-        if m.status is ModelStatus.ACTIVE:
+        pst = p.status
+        if pst is not ProviderStatus.ACTIVE and (
+            pst is ProviderStatus.DEACTIVATED
+            or (pst is ProviderStatus.HALF_OPEN and p.trial_in_flight)
+        ):
+            return False
+        st = m.status
+        if st is ModelStatus.ACTIVE:
             return True
-        if m.status is ModelStatus.HALF_OPEN:
+        if st is ModelStatus.HALF_OPEN:
             return not m.trial_in_flight and not self.probes_running and not m.probe_in_flight
         return False
 
@@ -150,7 +164,6 @@ class HealthOps(RouterBase):
         )
         m.trial_in_flight = False
         m.active_since = None
-        m.version += 1
         self.dirty = True
         self.custom_schedule(m, reason, pool)
         top = top_reason(m.reasons)
@@ -238,7 +251,6 @@ class HealthOps(RouterBase):
             if reason in (Reason.REQUEST_LIMIT, Reason.TOKEN_LIMIT, Reason.QUOTA_EXHAUSTED):
                 m.period_key = ""  # counters restart with the new quota period
                 self.counters(m)
-        m.version += 1
         self.dirty = True
         if m.reasons:
             top = top_reason(m.reasons)
@@ -270,7 +282,6 @@ class HealthOps(RouterBase):
             m.cooldown_until = None
             m.active_since = self.now.mono
             m.standby_since_wall = None
-        m.version += 1
         self.dirty = True
         self.event(actions, "model_activated", model_id=m.model_id, provider_id=m.provider_id,
                    trigger=trigger, status=m.status.value)
@@ -279,12 +290,20 @@ class HealthOps(RouterBase):
                    model_id=m.model_id, trigger=trigger)
 
     # -- outcomes ------------------------------------------------------------
-    def record_success(self, actions: list[Action], att: AttemptState, pool: PoolConfig) -> None:
+    def record_success(
+        self, actions: list[Action], att: AttemptState, pool: PoolConfig, plan: PoolPlan
+    ) -> None:
+        """A successful attempt or probe on `pool` (`plan` is its PoolPlan)."""
         m = self.models[att.model_id]
         m.failure_count = 0
-        self.push_window(m, False, pool)
+        window = m.window
+        window.append(False)
+        limit = plan.error_window
+        while len(window) > limit:
+            window.popleft()
         m.trial_in_flight = False
-        m.probe_in_flight = False
+        if att.probe:  # only a probe's answer ends the probe in flight (R-50)
+            m.probe_in_flight = False
         if m.status is not ModelStatus.ACTIVE:
             for r in (Reason.ERROR_THRESHOLD, Reason.QUOTA_EXHAUSTED):
                 m.reasons.pop(r, None)
@@ -296,14 +315,16 @@ class HealthOps(RouterBase):
                 self.set_status(actions, m, ModelInput.TRIAL_SUCCESS, trigger)
         p = self.providers[att.provider_id]
         p.consecutive_outage = 0
-        p.keys_failed.clear()
+        if p.keys_failed:
+            p.keys_failed.clear()
         p.trial_in_flight = False
-        p.probe_in_flight = False
+        if att.provider_trial and att.probe:
+            p.probe_in_flight = False
         if p.status is not ProviderStatus.ACTIVE:
             self.provider_input(actions, att.provider_id, ProviderInput.TRIAL_SUCCESS,
                                 "probe_success")
-        m.version += 1
-        self.custom_deactivation(actions, m, pool, 0.0)
+        if plan.custom_deactivation is not None:
+            self.custom_deactivation(actions, m, pool, 0.0)
 
     def push_window(self, m: ModelState, failed: bool, pool: PoolConfig) -> None:
         m.window.append(failed)
@@ -323,11 +344,11 @@ class HealthOps(RouterBase):
         m = self.models[att.model_id]
         was_trial = m.status is ModelStatus.HALF_OPEN or att.is_trial or att.probe
         m.trial_in_flight = False
-        m.probe_in_flight = False
+        if att.probe:  # only a probe's answer ends the probe in flight (R-50)
+            m.probe_in_flight = False
         if counted:
             m.failure_count += 1
             self.push_window(m, True, pool)
-            m.version += 1
             self.dirty = True
             self.trace(actions, "warning", f"pool.{pool.name}" if pool.name else "router",
                        f"attempt on {m.model_id} failed: {cls.value}", model_id=m.model_id,
@@ -419,7 +440,6 @@ class HealthOps(RouterBase):
             else:
                 new = None if wall is None else max(wall, floor)
             self.set_deadline(m, reason, new)
-        m.version += 1
         self.dirty = True
         return False
 
@@ -443,7 +463,8 @@ class HealthOps(RouterBase):
     ) -> None:
         p = self.providers[att.provider_id]
         p.trial_in_flight = False
-        p.probe_in_flight = False
+        if att.provider_trial and att.probe:
+            p.probe_in_flight = False
         cascade = pool.provider_deactivation
         if cls is OutcomeClass.AUTH:
             keys = self.provider_cfg(att.provider_id).api_keys

@@ -1,16 +1,22 @@
 """The request lifecycle (SPEC R-27 .. R-42, R-56, R-59 .. R-62).
 
 Theory of operation: `submit()` resolves `model=` (R-28), fixes the
-deadline and calls `advance()`. `advance()` is the one place that picks the
-next attempt: it filters the pool's members (not exhausted in this request,
-eligible by state, admissible for the request), asks the pool's strategy to
-choose (built-ins first try the exact shortcuts of `selection.fast_select`
-and `lazyselect.py`, which look at only the members their rule needs),
-runs the budget pre-flight and emits `SendAttempt`; with no
-candidate it applies `on_all_standby` (before the first attempt) or ends the
-request (after). Outcomes come back through `on_success()` and
-`on_failure()`, which update health (healthops) and then either deliver,
-schedule a same-model retry on a timer, rotate via `advance()`, or fail.
+deadline (a timer in one of the timer queue's deadline lanes, dropped
+again when the request ends, see `timers.py`) and calls `advance()`.
+Per-pool facts that only depend on the configuration (fast path or not, a
+custom Deactivation, window lengths, whether request/token limits exist)
+come from the pool's `PoolPlan` (base.py), not from the config on every
+request. `advance()` is the one place that picks the next attempt: it
+filters the pool's members (not exhausted in this request, eligible by
+state, admissible for the request), asks the pool's strategy to choose
+(built-ins first try the exact shortcuts of `selection.fast_select` and
+`lazyselect.py`, which look at only the members their rule needs), runs
+the budget pre-flight (when any budget is configured) and emits
+`SendAttempt`; with no candidate it applies `on_all_standby` (before the
+first attempt) or ends the request (after). Outcomes come back through
+`on_success()` and `on_failure()`, which update health (healthops) and
+then either deliver, schedule a same-model retry on a timer, rotate via
+`advance()`, or fail.
 Every request ends in exactly one `Deliver` or `Fail`.
 """
 
@@ -36,6 +42,7 @@ from meshcore.events import (
     RequestCancelled,
     RequestSubmitted,
 )
+from meshcore.router.base import PoolPlan
 from meshcore.router.budget import estimate_cost, settle_usage
 from meshcore.router.calendar import iso_utc
 from meshcore.router.custom_policy import deactivation_policy
@@ -79,22 +86,36 @@ class RequestOps(LazySelectOps):
         if prefix is None:  # 12 hex digits from the seed, then the sequence number
             prefix = self.id_prefix = hashlib.blake2b(
                 f"response-id:{self.seed}".encode(), digest_size=6).hexdigest()
-        digest = f"{prefix}{self.request_seq:012x}"
-        req = RequestState(
-            request_id=ev.request_id, seq=self.request_seq, pool=pool, members=members,
-            features=ev.features, deadline=self.now.mono + max(0.0, timeout),
-            session_id=ev.session_id or ev.features.user, started_mono=self.now.mono,
-            started_wall=self.now.wall, response_id=f"chatcmpl-{digest}",
-            capability_filter=cap_filter, single_model=single,
+        now = self.now
+        timeout = max(0.0, timeout)
+        deadline = now.mono + timeout
+        req = RequestState(  # positional: the field order of state.RequestState
+            ev.request_id, self.request_seq, pool, members, ev.features, deadline,
+            ev.session_id or ev.features.user, now.mono, now.wall,
+            f"chatcmpl-{prefix}{self.request_seq:012x}",
+            cap_filter, single,
         )
-        req.custom_policy = deactivation_policy(self, pool) is not None
+        plan = self.pool_plan(pool)
+        req.custom_policy = plan.custom_deactivation is not None
         self.requests[ev.request_id] = req
-        self.timers.push(req.deadline, "deadline", ev.request_id)
-        self.advance(actions, req)
+        self.timers.push_deadline(deadline, ev.request_id, timeout)
+        self.advance(actions, req, plan)
+
+    def new_plan(self, pool: PoolConfig) -> PoolPlan:
+        return PoolPlan(
+            pool,
+            pool.strategy in FAST_STRATEGIES and not pool.has_strategy_instance,
+            deactivation_policy(self, pool),
+        )
 
     # -- the decision step ---------------------------------------------------------
-    def advance(self, actions: list[Action], req: RequestState) -> None:
+    def advance(
+        self, actions: list[Action], req: RequestState, plan: PoolPlan | None = None
+    ) -> None:
         """Choose and send the next attempt, or end the request."""
+        if plan is None:
+            plan = self.pool_plan(req.pool)
+        fast = plan.fast and req.single_model is None
         while not req.done:
             if self.now.mono >= req.deadline:
                 self.fail(actions, req, "deadline_exceeded",
@@ -102,8 +123,7 @@ class RequestOps(LazySelectOps):
                 return
             if req.custom_policy:
                 self.custom_sweep(actions, req.members, req.pool)
-            if (req.single_model is None and req.pool.strategy in FAST_STRATEGIES
-                    and not req.pool.has_strategy_instance):
+            if fast:
                 chosen = self.fast_select(actions, req)
                 if chosen is None:
                     self.no_candidate(actions, req)
@@ -119,7 +139,7 @@ class RequestOps(LazySelectOps):
                     chosen = self.select(actions, req, cands)
                     if chosen is None:
                         return
-            if not self.preflight(actions, req, chosen):
+            if self.budgets_configured and not self.preflight(actions, req, chosen):
                 continue
             self.send(actions, req, chosen)
             return
@@ -195,21 +215,19 @@ class RequestOps(LazySelectOps):
     # -- sending ----------------------------------------------------------------------
     def send(self, actions: list[Action], req: RequestState, mid: str) -> None:
         m = self.counters(self.models[mid])
-        prov_cfg = self.provider_cfg(m.provider_id)
-        prov = self.providers[m.provider_id]
+        pid = m.provider_id
+        prov = self.providers[pid]
+        now = self.now.mono
         number = len(req.attempts) + 1
         aid = f"{req.request_id}#{number}"
-        limits = self.budget_limits(req, mid)
-        if limits:
+        if self.budgets_configured and (limits := self.budget_limits(req, mid)):
             est = estimate_cost(self.config.models[mid], req.features.prompt_tokens,
                                 req.features.max_tokens)
             self.ledger.reserve(limits, est)
+            att = AttemptState(aid, req.request_id, mid, pid, req.pool.name, now, number,
+                               est, tuple(limits))
         else:
-            est = 0.0
-        att = AttemptState(
-            aid, req.request_id, mid, m.provider_id, req.pool.name, self.now.mono, number,
-            reservation=est, limits=tuple(limits) if limits else (),
-        )
+            att = AttemptState(aid, req.request_id, mid, pid, req.pool.name, now, number)
         if m.status is not ModelStatus.ACTIVE:
             m.trial_in_flight = True
             att.is_trial = True
@@ -227,20 +245,20 @@ class RequestOps(LazySelectOps):
         req.retry_due = None
         req.waiting_recovery = False
         recent = m.recent  # send times within 60 s: every reader prunes to that window,
-        cutoff = self.now.mono - RECENT_WINDOW_S  # so dropping older ones here is exact
+        cutoff = now - RECENT_WINDOW_S  # so dropping older ones here is exact
         while recent and recent[0] < cutoff:  # and keeps the deque bounded on the
             recent.popleft()  # paths that never read it (stick, round-robin, ...)
-        recent.append(self.now.mono)
-        m.last_request = self.now.mono
+        recent.append(now)
+        m.last_request = now
         self.last_selected[req.pool.name] = mid
-        remaining = max(0.0, req.deadline - self.now.mono)
+        remaining = max(0.0, req.deadline - now)
         first = (
             min(req.pool.stream_first_chunk_timeout_s, remaining) if req.features.stream else None
         )
         actions.append(SendAttempt(
-            aid, req.request_id, mid, m.provider_id, self.config.models[mid].name, number,
-            min(prov_cfg.timeout_s, remaining), first, Purpose.USER, prov.key_index,
-            req.response_id, req.deadline,
+            aid, req.request_id, mid, pid, self.config.models[mid].name, number,
+            min(self.config.providers[pid].timeout_s, remaining), first, Purpose.USER,
+            prov.key_index, req.response_id, req.deadline,
         ))
 
     # -- outcomes -------------------------------------------------------------------------
@@ -287,39 +305,45 @@ class RequestOps(LazySelectOps):
         att = self.take_attempt(ev.attempt_id)
         if att is None:
             return
-        m = self.models[att.model_id]
+        mid = att.model_id
+        m = self.models[mid]
         req = self.requests.get(att.request_id) if att.request_id else None
-        pool = req.pool if req is not None else self.gov_pool(att.model_id)
+        pool = req.pool if req is not None else self.gov_pool(mid)
+        plan = self.pool_plan(pool)
         prompt_est = req.features.prompt_tokens if req else 0
         usage, cost = self.settle(att, settle_usage(ev.usage, ev.output_chars, prompt_est))
         if ev.rate_limits is not None:
             m.rate_limits = ev.rate_limits
-        m.latencies.append(ev.latency_ms)
-        self.latency_known[att.model_id] = None
-        while len(m.latencies) > max(1, pool.selection.latency_window):
-            m.latencies.popleft()
+        lats = m.latencies
+        lats.append(ev.latency_ms)
+        self.latency_known[mid] = None
+        window = plan.latency_window
+        while len(lats) > window:
+            lats.popleft()
         if ev.ttft_ms is not None:
             m.ttfts.append(ev.ttft_ms)
-            while len(m.ttfts) > max(1, pool.selection.latency_window):
+            while len(m.ttfts) > window:
                 m.ttfts.popleft()
-        self.record_success(actions, att, pool)
-        rec = AttemptRecord(att.attempt_id, att.model_id, att.provider_id, OutcomeClass.SUCCESS,
+        self.record_success(actions, att, pool, plan)
+        rec = AttemptRecord(att.attempt_id, mid, att.provider_id, OutcomeClass.SUCCESS,
                             ev.status, ev.latency_ms)
         if req is None:
             self.log_probe(actions, att, rec, usage, cost)
             return
-        self.counters(m)
+        if usage is None:  # else settle() -> book_usage() brought the counters up to date
+            self.counters(m)
         m.requests += 1
         m.total_requests += 1
         req.attempts.append(rec)
         if req.features.stream and not req.committed:
-            actions.append(Commit(req.request_id, att.attempt_id, att.model_id, req.response_id))
+            actions.append(Commit(req.request_id, att.attempt_id, mid, req.response_id))
         req.done = True
-        actions.append(Deliver(req.request_id, att.attempt_id, att.model_id, att.provider_id,
+        actions.append(Deliver(req.request_id, att.attempt_id, mid, att.provider_id,
                                req.response_id, tuple(req.attempts), usage, cost))
         self.log_request(actions, req, "success", rec, usage, cost, ev.ttft_ms or att.ttft_ms)
         self.finish(req)
-        self.check_limits(actions, m, pool)
+        if plan.quota_limits:
+            self.check_limits(actions, m, pool)
 
     def check_limits(self, actions: list[Action], m: ModelState, pool: PoolConfig) -> None:
         d = pool.deactivation
@@ -466,10 +490,10 @@ class RequestOps(LazySelectOps):
         req.waiting_recovery = False
         self.advance(actions, req)
 
-    def deadline_timer(self, actions: list[Action], request_id: str) -> None:
+    def deadline_timer(self, actions: list[Action], request_id: str, due: float) -> None:
         req = self.requests.get(request_id)
-        if req is None or req.done:
-            return
+        if req is None or req.done or req.deadline != due:
+            return  # ended, or a later request that reuses the ID (its own timer)
         aid = req.current_attempt
         if aid is not None and aid in self.attempts:
             att = self.attempts.pop(aid)

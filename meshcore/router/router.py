@@ -3,7 +3,12 @@
 Theory of operation: `handle(event, now)` stores `now`, fires every timer
 due at `now.mono` (retries, deadlines, cooldowns, quota boundaries,
 maintenance windows, probes, periodic saves), then dispatches the event to
-the request lifecycle (`requests.py`) or the health logic (`healthops.py`).
+the request lifecycle (`requests.py`) or the health logic (`healthops.py`):
+the two events of every request (`RequestSubmitted`, `AttemptSucceeded`)
+by exact type first, everything else (and subclasses) through
+`dispatch()`. With `sync_policy: immediate` a `SaveState` follows every
+call that changed durable state (the policy is read once per installed
+configuration, `RouterBase.sync_mode`).
 `next_deadline()` tells the driver when to call again with a `Tick`. The
 router performs no I/O and draws randomness only from RNGs derived from its
 seed, so the same config, seed and `(now, event)` sequence always yields
@@ -44,6 +49,8 @@ from meshcore.router.requests import RequestOps
 from meshcore.router.stats import StatsBook, sink_settings
 from meshcore.types import Instant, RequestFeatures
 
+EVENT_TYPE_SET = frozenset(EVENT_TYPES)  # exact types: one hash lookup, not 13 isinstance
+
 
 class Router(RequestOps):
     """The pure routing core. See API.md section 3."""
@@ -60,15 +67,15 @@ class Router(RequestOps):
         self.health_monitor: dict[str, healthmon.ProviderHealth] = {}  # R-103
         self.stats_interval, retention = sink_settings(config.sections)
         self.stats_book = StatsBook(retention)
-        self.policy_cache: dict[int, str] = {}
 
     # -- the one way in --------------------------------------------------------
     def handle(self, event: Event, now: Instant) -> list[Action]:
         """Process one event at `now`; return the actions to carry out."""
         if not isinstance(now, Instant):
             raise TypeError("now must be an Instant")
-        if not isinstance(event, EVENT_TYPES):
-            raise TypeError(f"not an event: {type(event).__name__}")
+        kind = type(event)
+        if kind not in EVENT_TYPE_SET and not isinstance(event, EVENT_TYPES):
+            raise TypeError(f"not an event: {kind.__name__}")
         if self.started and now.mono < self.now.mono:
             raise ValueError(
                 f"monotonic time went backwards: {now.mono} < {self.now.mono}"
@@ -78,14 +85,18 @@ class Router(RequestOps):
         if not self.started:
             self.start(actions)
         timers = self.timers
-        due = timers.earliest()
-        if due is not None and due <= now.mono:
+        if timers.next_due <= now.mono:
             self.fire_timers(actions)
-        self.dispatch(event, actions)
-        due = timers.earliest()
-        if due is not None and due <= now.mono:
+        # the two events of every request first, by exact type; then the rest
+        if kind is RequestSubmitted:
+            self.submit(actions, event)  # type: ignore[arg-type]
+        elif kind is AttemptSucceeded:
+            self.on_success(actions, event)  # type: ignore[arg-type]
+        else:
+            self.dispatch(event, actions)
+        if timers.next_due <= now.mono:
             self.fire_timers(actions)
-        if self.dirty and self.sync_policy() == "immediate":
+        if self.dirty and self.sync_mode == "immediate":
             actions.append(SaveState(snap.take(self)))
         self.dirty = False
         return actions
@@ -112,6 +123,7 @@ class Router(RequestOps):
         elif isinstance(event, StateRestored):
             snap.apply(self, event.snapshot, actions)
             self.reset_lazy_caches()
+            self.pool_plans.clear()
             self.after_restore(actions)
         elif isinstance(event, OperatorCommand):
             self.command(actions, event.op, event.target)
@@ -148,19 +160,8 @@ class Router(RequestOps):
             self.timers.push(self.now.mono + self.sync_interval(), "save", "")
 
     def sync_policy(self) -> str:
-        cached = self.policy_cache.get(id(self.config))
-        if cached is not None:
-            return cached
-        policy = self._read_sync_policy()
-        self.policy_cache = {id(self.config): policy}
-        return policy
-
-    def _read_sync_policy(self) -> str:
-        storage = self.config.sections.get("storage") or {}
-        pers = storage.get("persistence") if isinstance(storage, dict) else None
-        if isinstance(pers, dict):
-            return str(pers.get("sync_policy", "in-memory"))
-        return "in-memory"
+        """The configuration's persistence policy (R-83), read at install."""
+        return self.sync_mode
 
     def sync_interval(self) -> float:
         storage = self.config.sections.get("storage") or {}
@@ -176,7 +177,7 @@ class Router(RequestOps):
                 return
             due, kind, key = item
             if kind == "deadline":
-                self.deadline_timer(actions, key)
+                self.deadline_timer(actions, key, due)
             elif kind == "retry":
                 self.retry_timer(actions, key, due)
             elif kind == "wake":

@@ -2,20 +2,23 @@
 
 Theory of operation: statistics are derived from the router's own output.
 The router hands every record it emits to the book as it emits it
-(`StatsBook.request()` and `StatsBook.event()`): every
-non-probe `RequestLogEntry` counts one finished request for its pool and
-(when an attempt was made) for the model and provider that ended it; the
+(`StatsBook.request()` and `StatsBook.event()`): every non-probe
+`RequestLogEntry` counts one finished request for its pool and (when an
+attempt was made) for the model and provider that ended it; the
 `RoutingEvent`s count standby periods (`model_deactivated` /
 `model_activated`, `provider_deactivated` / `provider_recovered`), quota
 resets (`model_activated` with trigger `quota_reset`) and rotations
-(`model_rotated`). Nothing here feeds back into a routing decision.
+(`model_rotated`). Nothing here feeds back into a routing decision. The
+scopes a request record counts in are looked up once per (pool, model,
+provider) and kept until the next prune, which may delete scopes.
 
 Counters live in time buckets (at most `BUCKETS` per scope, each
-`retention / BUCKETS` seconds of monotonic time wide), so a view sums only
-the buckets within `retention`: older statistics are dropped, to within one
-bucket width. Latency percentiles use the last 1,000 successful samples
-that are within retention (nearest-rank). Downtime of a standby period is
-booked when it ends; a period still open counts up to `now` in every view.
+`retention / BUCKETS` seconds of monotonic time wide; a bucket is a list of
+the `COUNTERS` values in that order), so a view sums only the buckets
+within `retention`: older statistics are dropped, to within one bucket
+width. Latency percentiles use the last 1,000 successful samples that are
+within retention (nearest-rank). Downtime of a standby period is booked
+when it ends; a period still open counts up to `now` in every view.
 Model and pool scopes count model standby; the provider scope counts
 provider deactivation. The flush timer itself lives in the router; this
 module only builds the `StatsFlush` record.
@@ -49,11 +52,22 @@ COUNTERS = (
 )
 
 
-@dataclass
-class ScopeStats:
-    """The mutable aggregate of one scope ID."""
+COUNTER_INDEX = {name: i for i, name in enumerate(COUNTERS)}
+REQUESTS_TOTAL = COUNTER_INDEX["requests_total"]
+REQUESTS_SUCCESS = COUNTER_INDEX["requests_success"]
+REQUESTS_FAILED = COUNTER_INDEX["requests_failed"]
+TOKENS_IN = COUNTER_INDEX["tokens_in"]
+TOKENS_OUT = COUNTER_INDEX["tokens_out"]
+COST_TOTAL = COUNTER_INDEX["cost_total"]
 
-    buckets: dict[int, dict[str, float]] = field(default_factory=dict)
+
+@dataclass(slots=True)
+class ScopeStats:
+    """The mutable aggregate of one scope ID. A bucket row is a list of the
+    `COUNTERS` values in that order (indexing a list is cheaper than a dict
+    on the per-request path)."""
+
+    buckets: dict[int, list[float]] = field(default_factory=dict)
     samples: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=SAMPLES))
     last_updated_mono: float = 0.0
     last_updated: str = ""
@@ -61,8 +75,8 @@ class ScopeStats:
     def add(self, bucket: int, key: str, value: float) -> None:
         row = self.buckets.get(bucket)
         if row is None:
-            row = self.buckets[bucket] = dict.fromkeys(COUNTERS, 0.0)
-        row[key] += value
+            row = self.buckets[bucket] = [0.0] * len(COUNTERS)
+        row[COUNTER_INDEX[key]] += value
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -100,9 +114,10 @@ class StatsBook:
         self.scopes: dict[str, ScopeStats] = {}
         self.model_down: dict[str, float] = {}  # model id -> standby since (mono)
         self.provider_down: dict[str, float] = {}  # provider id -> deactivated since (mono)
-        self.model_provider: dict[str, str] = {}
-        # (pool, model, provider) of a request record -> its scope IDs
-        self.scope_ids: dict[tuple[str | None, str | None, str | None], tuple[str, ...]] = {}
+        # (pool, model, provider) of a request record -> the ScopeStats of its
+        # scope IDs; dropped whenever `prune()` runs (it may delete scopes)
+        self.request_scopes: dict[tuple[str | None, str | None, str | None],
+                                  tuple[ScopeStats, ...]] = {}
 
     # -- feeding ----------------------------------------------------------------
     def _bump(self, scope_ids: Iterable[str | None], key: str, value: float, mono: float,
@@ -118,48 +133,52 @@ class StatsBook:
             sc.last_updated_mono = mono
             sc.last_updated = ts
 
+    def _request_scopes(self, key: tuple[str | None, str | None, str | None]
+                        ) -> tuple[ScopeStats, ...]:
+        pool, mid, pid = key
+        scopes = self.scopes
+        out = []
+        for sid in (f"pool.{pool}" if pool else None, f"model.{mid}" if mid else None,
+                    f"provider.{pid}" if pid else None):
+            if sid is not None:
+                sc = scopes.get(sid)
+                if sc is None:
+                    sc = scopes[sid] = ScopeStats()
+                out.append(sc)
+        if len(self.request_scopes) > 4096:
+            self.request_scopes.clear()
+        found = self.request_scopes[key] = tuple(out)
+        return found
+
     def request(self, rec: RequestLogEntry, mono: float) -> None:
         """One finished request (R-93 request counters)."""
-        mid = rec.model_id
-        pid = rec.provider_id
-        if mid is not None and pid is not None:
-            self.model_provider[mid] = pid
-        ids_key = (rec.pool, mid if rec.attempts else None, pid if rec.attempts else None)
-        ids = self.scope_ids.get(ids_key)
-        if ids is None:
-            ids = tuple(sid for sid in (
-                f"pool.{rec.pool}" if rec.pool else None,
-                f"model.{mid}" if mid and rec.attempts else None,
-                f"provider.{pid}" if pid and rec.attempts else None,
-            ) if sid is not None)
-            if len(self.scope_ids) > 4096:
-                self.scope_ids.clear()
-            self.scope_ids[ids_key] = ids
+        attempted = rec.attempts > 0  # no attempt: only the pool counts it
+        key = (rec.pool, rec.model_id if attempted else None,
+               rec.provider_id if attempted else None)
+        found = self.request_scopes.get(key)
+        if found is None:
+            found = self._request_scopes(key)
         ts = rec.timestamp
         ok = rec.outcome == "success"
-        outcome_key = "requests_success" if ok else "requests_failed"
+        outcome = REQUESTS_SUCCESS if ok else REQUESTS_FAILED
         bucket = int(mono // self.width)
-        latency = float(rec.latency_ms)
         tokens_in = rec.tokens_in
         tokens_out = rec.tokens_out
         cost = rec.cost
-        scopes = self.scopes
-        for sid in ids:  # one pass per scope: this sits on every request's path
-            sc = scopes.get(sid)
-            if sc is None:
-                sc = scopes[sid] = ScopeStats()
+        sample = (mono, float(rec.latency_ms))
+        for sc in found:  # one pass per scope: this sits on every request's path
             row = sc.buckets.get(bucket)
             if row is None:
-                row = sc.buckets[bucket] = dict.fromkeys(COUNTERS, 0.0)
-            row["requests_total"] += 1
-            row[outcome_key] += 1
-            row["tokens_in"] += tokens_in
-            row["tokens_out"] += tokens_out
-            row["cost_total"] += cost
+                row = sc.buckets[bucket] = [0.0] * len(COUNTERS)
+            row[REQUESTS_TOTAL] += 1
+            row[outcome] += 1
+            row[TOKENS_IN] += tokens_in
+            row[TOKENS_OUT] += tokens_out
+            row[COST_TOTAL] += cost
             sc.last_updated_mono = mono
             sc.last_updated = ts
             if ok:
-                sc.samples.append((mono, latency))
+                sc.samples.append(sample)
 
     def event(self, ev: RoutingEvent, mono: float,
               pools_of: Mapping[str, Sequence[str]]) -> None:
@@ -167,8 +186,6 @@ class StatsBook:
         ts = ev.timestamp
         kind = ev.event_type
         mid = ev.model_id
-        if mid is not None and ev.provider_id is not None:
-            self.model_provider[mid] = ev.provider_id
         model_scopes: list[str | None] = []
         if mid is not None:
             model_scopes = [f"model.{mid}", *(f"pool.{p}" for p in pools_of.get(mid, ()))]
@@ -203,6 +220,7 @@ class StatsBook:
     def prune(self, mono: float) -> None:
         """Drop buckets, samples and whole scopes older than the retention."""
         oldest = int((mono - self.retention) // self.width)
+        self.request_scopes.clear()  # it may hold scopes deleted below
         for sid in list(self.scopes):
             sc = self.scopes[sid]
             for b in [b for b in sc.buckets if b <= oldest]:
@@ -232,7 +250,7 @@ class StatsBook:
             sc = self.scopes[sid]
             tot = dict.fromkeys(COUNTERS, 0.0)
             for row in sc.buckets.values():
-                for k, v in row.items():
+                for k, v in zip(COUNTERS, row, strict=True):
                     tot[k] += v
             lat = sorted(v for _, v in sc.samples)
             total = int(tot["requests_total"])
