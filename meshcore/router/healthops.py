@@ -301,7 +301,8 @@ class HealthOps(RouterBase):
         limit = plan.error_window
         while len(window) > limit:
             window.popleft()
-        m.trial_in_flight = False
+        if att.is_trial:  # only the trial's own answer ends the trial
+            m.trial_in_flight = False
         if att.probe:  # only a probe's answer ends the probe in flight
             m.probe_in_flight = False
         if m.status is not ModelStatus.ACTIVE:
@@ -317,9 +318,10 @@ class HealthOps(RouterBase):
         p.consecutive_outage = 0
         if p.keys_failed:
             p.keys_failed.clear()
-        p.trial_in_flight = False
-        if att.provider_trial and att.probe:
-            p.probe_in_flight = False
+        if att.provider_trial:
+            p.trial_in_flight = False
+            if att.probe:
+                p.probe_in_flight = False
         if p.status is not ProviderStatus.ACTIVE:
             self.provider_input(actions, att.provider_id, ProviderInput.TRIAL_SUCCESS,
                                 "probe_success")
@@ -343,7 +345,8 @@ class HealthOps(RouterBase):
     ) -> None:
         m = self.models[att.model_id]
         was_trial = m.status is ModelStatus.HALF_OPEN or att.is_trial or att.probe
-        m.trial_in_flight = False
+        if att.is_trial:  # only the trial's own answer ends the trial
+            m.trial_in_flight = False
         if att.probe:  # only a probe's answer ends the probe in flight
             m.probe_in_flight = False
         if counted:
@@ -462,9 +465,10 @@ class HealthOps(RouterBase):
         pool: PoolConfig,
     ) -> None:
         p = self.providers[att.provider_id]
-        p.trial_in_flight = False
-        if att.provider_trial and att.probe:
-            p.probe_in_flight = False
+        if att.provider_trial:
+            p.trial_in_flight = False
+            if att.probe:
+                p.probe_in_flight = False
         cascade = pool.provider_deactivation
         if cls is OutcomeClass.AUTH:
             keys = self.provider_cfg(att.provider_id).api_keys

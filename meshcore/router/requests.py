@@ -500,9 +500,7 @@ class RequestOps(LazySelectOps):
             self.remember_finished(aid)
             actions.append(CancelAttempt(aid, "deadline"))
             self.settle(att, None)
-            m = self.models[att.model_id]
-            m.trial_in_flight = False
-            self.providers[att.provider_id].trial_in_flight = False
+            self.end_trial(att)
             if att.committed:
                 self.record_failure(actions, att, OutcomeClass.STREAM_INTERRUPTED, True, None,
                                     None, req.pool)
@@ -532,9 +530,17 @@ class RequestOps(LazySelectOps):
             self.remember_finished(aid)
             actions.append(CancelAttempt(aid, "cancelled"))
             self.settle(att, settle_usage(ev.usage, ev.output_chars, req.features.prompt_tokens))
-            self.models[att.model_id].trial_in_flight = False
-            self.providers[att.provider_id].trial_in_flight = False
+            self.end_trial(att)
         self.fail(actions, req, "cancelled", "request cancelled by the caller")
+
+    def end_trial(self, att: AttemptState) -> None:
+        """An attempt ended without an outcome (deadline, cancel): if it was
+        its model's or provider's trial, the trial is over (R-47); any other
+        attempt leaves a running trial alone."""
+        if att.is_trial:
+            self.models[att.model_id].trial_in_flight = False
+        if att.provider_trial:
+            self.providers[att.provider_id].trial_in_flight = False
 
     def drop_removed_models(self, actions: list[Action]) -> None:
         """After a reload removed models or providers (R-118a): cancel their

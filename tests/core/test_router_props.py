@@ -246,6 +246,11 @@ class RouterMachine(RuleBasedStateMachine):
             assert not (set(m.reasons) & TRY_ANYWAY_EXCLUDED), m.reasons
         if m.status is ModelStatus.HALF_OPEN:
             assert not r.probes_running, "R-49: user trial while background probes run"
+            trials = [s.attempt_id for s in self.inflight.values()
+                      if s.model_id == a.model_id and s.attempt_id != a.attempt_id
+                      and s.request_id is not None
+                      and (att := r.attempts.get(s.attempt_id)) is not None and att.is_trial]
+            assert not trials, f"R-47: a second trial of {a.model_id} while {trials} runs"
         p = r.providers[a.provider_id]
         assert p.status is not ProviderStatus.DEACTIVATED, "R-52: provider deactivated"
         if req is not None:
@@ -396,8 +401,9 @@ class RouterMachine(RuleBasedStateMachine):
         assert report.ok, (report.error, report.first_divergence)
 
 
+# PROPS_EXAMPLES=N runs the state machine longer (e.g. 1500 before a release)
 RouterMachine.TestCase.settings = settings(
-    max_examples=60, stateful_step_count=40, deadline=None,
+    max_examples=int(__import__("os").environ.get("PROPS_EXAMPLES", "60")), stateful_step_count=40, deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 TestRouterStateMachine = RouterMachine.TestCase
