@@ -16,7 +16,7 @@ import asyncio
 import sys
 import threading
 import time
-from collections.abc import AsyncGenerator, Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, fields
 from dataclasses import replace as dc_replace
@@ -277,8 +277,9 @@ class Stream:
     def __init__(self, gen: Iterator[Any]) -> None:
         self._gen = gen
 
-    def __iter__(self) -> Stream:
-        return self
+    def __iter__(self) -> Iterator[ChatCompletionChunk]:
+        """The driver's generator itself (it yields only chunks here)."""
+        return self._gen
 
     def __next__(self) -> ChatCompletionChunk:
         while True:
@@ -407,8 +408,9 @@ class AsyncStream:
     def __init__(self, agen: AsyncGenerator[Any, None]) -> None:
         self._agen = agen
 
-    def __aiter__(self) -> AsyncStream:
-        return self
+    def __aiter__(self) -> AsyncIterator[ChatCompletionChunk]:
+        """The driver's async generator itself (it yields only chunks here)."""
+        return self._agen
 
     async def __anext__(self) -> ChatCompletionChunk:
         while True:
@@ -428,12 +430,18 @@ class AsyncStream:
         await self.aclose()
 
 
+_BASE_LOOP_TIME = asyncio.BaseEventLoop.time  # `return time.monotonic()`
+
+
 def _loop_clock() -> float:
     """The running event loop's clock, as `anyio.current_time()` reads it
     (so trio's MockClock applies), without anyio's backend detection on
-    every call: the drivers read the clock several times per request."""
+    every call (and asyncio's own `time` without the call): the drivers
+    read the clock several times per request and per streamed chunk."""
     loop = asyncio._get_running_loop()
     if loop is not None:
+        if type(loop).time is _BASE_LOOP_TIME:
+            return time.monotonic()
         return loop.time()
     trio = sys.modules.get("trio")  # under trio it is imported already
     if trio is not None:
@@ -491,7 +499,8 @@ class AsyncMeshClient(ClientCore):
     async def _call(self, operation: Operation, data: dict[str, Any],
                     options: CallOptions) -> Any:
         request = self._prepare(operation, data)
-        await self._discovery_step()
+        if self._tg is None or not self._discovery_started:
+            await self._discovery_step()
         if self._deferred:
             probes, self._deferred = self._deferred, []
             await self._driver.probes(probes)
@@ -505,7 +514,8 @@ class AsyncMeshClient(ClientCore):
             async for item in items:
                 if isinstance(item, Final):
                     result = item.value
-        await self._save_soon()
+        if (sync := self._engine.state.sync) is not None and sync.pending:
+            await self._save_soon()
         return wrap_result(result)
 
     async def _save_soon(self) -> None:

@@ -10,7 +10,11 @@ requests run concurrently on one client: the router is single-threaded here
 and `handle()` never awaits, so no lock is needed and the recording stays
 in order. Each network await runs in its own cancel scope that a
 `CancelAttempt` filed by another task cancels; caller cancellation reports
-`RequestCancelled` and closes the connection under a shielded scope.
+`RequestCancelled` and closes the connection under a shielded scope. As in
+the sync driver, a streamed request yields nothing but chunks, and each read
+of a streamed body is bounded by `AttemptTiming.read_deadline`; the hooks
+that do nothing without middleware (R-108) and the probe runner with no
+probes to run are not awaited at all (no coroutine per call).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from typing import Any
 import anyio
 import httpcore
 
-from adapters.driver_sync import _partial
+from adapters.driver_sync import _items, _partial
 from adapters.engine import (
     AttemptTiming,
     Engine,
@@ -110,8 +114,11 @@ class AsyncDriver:
         metadata: dict[str, Any] | None = None,
     ) -> AsyncGenerator[Item, None]:
         """Run one request; yields deliverable chunks (streams) or one `Final`.
-        `metadata` seeds the middleware context (R-108)."""
+        A streamed request yields nothing but `ChatCompletionChunk`s (the
+        client iterates it directly). `metadata` seeds the middleware
+        context (R-108)."""
         eng = self.engine
+        streamed = bool(getattr(request, "stream", False))
         run = Run(eng.new_request_id())
         # "event": made by _wait when the request has to wait; "scope": the cancel
         # scope of the HTTP exchange in progress; "reading": the network stream of a
@@ -137,8 +144,10 @@ class AsyncDriver:
         ctx = obs.mw_begin(run, metadata)
         finished = False
         try:
-            await self.probes(eng.handle(RequestSubmitted(
-                run.request_id, model, features_of(request), timeout, session_id)))
+            probes = eng.handle(RequestSubmitted(
+                run.request_id, model, features_of(request), timeout, session_id))
+            if probes:  # (most calls have none: no coroutine for them)
+                await self.probes(probes)
             while True:
                 action = run.pop()
                 if action is None:
@@ -151,7 +160,7 @@ class AsyncDriver:
                     if ctx is not None and ctx.override is not None:
                         finished = True  # R-108: an on_error hook answered
                         await self.probes(eng.handle(RequestCancelled(run.request_id)))
-                        for item in override_items(ctx, bool(getattr(request, "stream", False))):
+                        for item in _items(override_items(ctx, streamed), streamed):
                             yield item
                         return
                 elif isinstance(action, Commit):
@@ -163,9 +172,10 @@ class AsyncDriver:
                         yield chunk
                     finished = True
                     att = run.attempts.get(action.attempt_id)
-                    result = await obs.mw_aafter(ctx, action, att, att.result if att is not None
-                                                 else None, run.partial_text)
-                    if not (att is not None and att.stream):
+                    result = att.result if att is not None else None
+                    if ctx is not None:  # R-108 `after_response` hooks
+                        result = await obs.mw_aafter(ctx, action, att, result, run.partial_text)
+                    if not (att is not None and att.stream) and not streamed:
                         yield Final(result)
                     return
                 elif isinstance(action, Fail):
@@ -209,7 +219,8 @@ class AsyncDriver:
     ) -> AsyncGenerator[Item, None]:
         eng = self.engine
         clock = eng.clock
-        request = await eng.observer.mw_abefore(ctx, send, request)  # R-108: may raise
+        if ctx is not None:  # (without middleware the hooks are no-ops: no coroutines)
+            request = await eng.observer.mw_abefore(ctx, send, request)  # R-108: may raise
         try:
             attempt = eng.start_attempt(send, request)
         except Exception as exc:
@@ -226,11 +237,17 @@ class AsyncDriver:
         fact: AttemptSucceeded | AttemptFailed | None = None
         bound = timing.bound(head_seen=False)
         token = IO_DEADLINE.set(bound.at)
+        streaming = False  # reading a streamed body: its reads have their own bounds
         try:
+            steps = 0
             while (hreq := attempt.next_request()) is not None:
-                await self._delay(hreq, bound.at)
-                bound = timing.bound(head_seen=False)
-                IO_DEADLINE.set(bound.at)
+                streaming = False
+                if hreq.delay_s > 0:
+                    await self._delay(hreq, bound.at)
+                if steps:  # (the first step's bound is the one set above: nothing it reads changed)
+                    bound = timing.bound(head_seen=False)
+                    IO_DEADLINE.set(bound.at)
+                steps += 1
                 body: list[bytes] | None = None
                 with anyio.CancelScope() as scope:
                     box["scope"] = scope
@@ -259,11 +276,13 @@ class AsyncDriver:
                 # instead, which ends the read at once. Without a network stream
                 # to interrupt, each read gets its scope as before.
                 network = response.extensions.get("network_stream")
+                cancelled = run.cancelled
+                receive = attempt.receive_data
+                streaming = pieces is not None
                 while pieces is not None:
-                    bound = timing.bound(head_seen=True)
-                    IO_DEADLINE.set(bound.at)
+                    IO_DEADLINE.set(timing.read_deadline())
                     piece: bytes | None = None
-                    if aid in run.cancelled:
+                    if aid in cancelled:
                         raise _Aborted
                     if network is not None:
                         box["reading"] = network
@@ -281,16 +300,21 @@ class AsyncDriver:
                             except StopAsyncIteration:
                                 piece = b""
                         box["scope"] = None
-                    if aid in run.cancelled:
+                    if aid in cancelled:
                         raise _Aborted
                     if not piece:
                         break
-                    timing.data()
-                    chunks = attempt.receive_data(piece)
-                    if (ttft := timing.first_content()) is not None:
+                    timing.last = clock()  # = timing.data()
+                    chunks = receive(piece)
+                    if timing.ttft is None and (ttft := timing.first_content()) is not None:
                         await self._first_chunk(run, send, ttft)
-                    for chunk in run.deliverable(chunks):
-                        yield chunk
+                    if chunks:
+                        if run.committed is not None and not run.buffer:
+                            run.released.append(chunks)  # = run.deliverable(chunks)
+                        else:
+                            chunks = run.deliverable(chunks)
+                        for chunk in chunks:
+                            yield chunk
                 chunks = attempt.receive_end()
                 if (ttft := timing.first_content()) is not None:
                     await self._first_chunk(run, send, ttft)
@@ -303,7 +327,10 @@ class AsyncDriver:
         except _Aborted:
             fact = None
         except TRANSPORT_ERRORS as exc:
-            fact = transport_failure(run, aid, attempt, exc, bound)
+            # a streamed body's read failed: its bound is `read_bound()` again,
+            # computed from the same facts (no data arrived since it was set)
+            fact = transport_failure(run, aid, attempt, exc,
+                                     timing.read_bound() if streaming else bound)
         finally:
             box["scope"] = None
             box["reading"] = None
@@ -316,12 +343,17 @@ class AsyncDriver:
                         await response.aclose()
         if fact is not None and aid not in run.cancelled:
             fact = timing.timed(fact)
-            await eng.observer.mw_aerror(ctx, send, fact, run.committed is not None)
-            await self.probes(eng.handle(fact))
+            if ctx is not None:
+                await eng.observer.mw_aerror(ctx, send, fact, run.committed is not None)
+            probes = eng.handle(fact)
+            if probes:
+                await self.probes(probes)
         run.current = None
 
     async def _first_chunk(self, run: Run, send: SendAttempt, ttft: float) -> None:
-        await self.probes(self.engine.handle(AttemptFirstChunk(send.attempt_id, ttft)))
+        probes = self.engine.handle(AttemptFirstChunk(send.attempt_id, ttft))
+        if probes:
+            await self.probes(probes)
         if run.settle_first_chunk(send.attempt_id):
             raise _Aborted
 

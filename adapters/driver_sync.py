@@ -8,12 +8,17 @@ the wire attempt object and reporting `AttemptFirstChunk` /
 release held stream chunks; `Deliver` / `Fail` -> finish. Between actions it
 sleeps until `router.next_deadline()` (or until another thread files an
 action in its mailbox) and then sends a `Tick`. It is a generator: streams
-yield chunks as they become deliverable; a non-streamed run yields one
-`Final`. Caller cancellation (closing the generator, KeyboardInterrupt)
-reports `RequestCancelled` and closes the attempt's connection.
+yield chunks as they become deliverable (and nothing else, so the client's
+`Stream` iterates it directly); a non-streamed run yields one `Final`.
+Caller cancellation (closing the generator, KeyboardInterrupt) reports
+`RequestCancelled` and closes the attempt's connection.
 
 Every socket operation is bounded by the binding deadline of the attempt
-(`engine.next_bound`) through `adapters.http.IO_DEADLINE`.
+(`engine.next_bound`) through `adapters.http.IO_DEADLINE`. A streamed body
+is read by `_read_stream`, the per-chunk path: before each read it sets the
+gap bound (`AttemptTiming.read_deadline`, the `at` of `read_bound`, whose
+kind is asked for only when a read fails), and after it notes the arrival
+time, feeds the wire attempt and releases the chunks.
 """
 
 from __future__ import annotations
@@ -99,8 +104,11 @@ class SyncDriver:
         metadata: dict[str, Any] | None = None,
     ) -> Iterator[Item]:
         """Run one request; yields deliverable chunks (streams) or one `Final`.
-        `metadata` seeds the middleware context (R-108)."""
+        A streamed request yields nothing but `ChatCompletionChunk`s (the
+        client iterates it directly). `metadata` seeds the middleware
+        context (R-108)."""
         eng = self.engine
+        streamed = bool(getattr(request, "stream", False))
         run = Run(eng.new_request_id())
         # the condition is made on the first wait only: most requests never
         # wait (their next action is already queued when they look)
@@ -137,7 +145,7 @@ class SyncDriver:
                     if ctx is not None and ctx.override is not None:
                         finished = True  # R-108: an on_error hook answered
                         self._probes(eng.handle(RequestCancelled(run.request_id)))
-                        yield from override_items(ctx, bool(getattr(request, "stream", False)))
+                        yield from _items(override_items(ctx, streamed), streamed)
                         return
                 elif isinstance(action, Commit):
                     run.committed = action.attempt_id
@@ -146,9 +154,10 @@ class SyncDriver:
                     yield from run.deliverable([]) if run.committed else []
                     finished = True
                     att = run.attempts.get(action.attempt_id)
-                    result = obs.mw_after(ctx, action, att, att.result if att is not None
-                                          else None, run.partial_text)
-                    if not (att is not None and att.stream):
+                    result = obs.mw_after(  # the text only matters to middleware
+                        ctx, action, att, att.result if att is not None else None,
+                        run.partial_text if ctx is not None else "")
+                    if not (att is not None and att.stream) and not streamed:
                         yield Final(result)
                     return
                 elif isinstance(action, Fail):
@@ -194,44 +203,40 @@ class SyncDriver:
         run.current = attempt
         run.buffer = []  # R-65: nothing of an earlier, failed attempt survives
         timing = AttemptTiming(eng, run, send, attempt)
+        aid = send.attempt_id
         response: httpcore.Response | None = None
         fact: AttemptSucceeded | AttemptFailed | None = None
         bound = timing.bound(head_seen=False)
         token = IO_DEADLINE.set(bound.at)
+        streaming = False  # reading a streamed body: its reads have their own bounds
         try:
+            steps = 0
             while (hreq := attempt.next_request()) is not None:
-                self._delay(hreq, bound.at)
-                bound = timing.bound(head_seen=False)
-                IO_DEADLINE.set(bound.at)
+                streaming = False
+                if hreq.delay_s > 0:
+                    self._delay(hreq, bound.at)
+                if steps:  # (the first step's bound is the one set above: nothing it reads changed)
+                    bound = timing.bound(head_seen=False)
+                    IO_DEADLINE.set(bound.at)
+                steps += 1
                 response = self.pool.handle_request(core_request(
                     hreq.method, hreq.url, hreq.headers, hreq.body, bound.at - clock()))
                 attempt.receive_head(response.status,
                                      normalise_headers(response.headers, time.time()))
                 timing.data()
-                pieces = iter(response.iter_stream())
-                streaming = attempt.stream
-                network = response.extensions.get("network_stream") if streaming else None
-                while True:
-                    if streaming:  # a plain body keeps the bound set above
-                        bound = timing.bound(head_seen=True)
-                        IO_DEADLINE.set(bound.at)
-                    if send.attempt_id in run.cancelled:
+                if attempt.stream:
+                    streaming = True
+                    yield from self._read_stream(run, send, attempt, response, timing)
+                else:  # a plain body: no chunks, the bound set above holds throughout
+                    cancelled = run.cancelled
+                    if aid in cancelled:
                         raise _Aborted
-                    run.reading = network
-                    try:
-                        piece = next(pieces, None)
-                    finally:
-                        run.reading = None
-                    if send.attempt_id in run.cancelled:
+                    for piece in response.iter_stream():
+                        if aid in cancelled:
+                            raise _Aborted
+                        attempt.receive_data(piece)
+                    if aid in cancelled:
                         raise _Aborted
-                    if piece is None:
-                        break
-                    timing.data()
-                    chunks = attempt.receive_data(piece)
-                    if (ttft := timing.first_content()) is not None:
-                        self._first_chunk(run, send, ttft)
-                    if chunks:
-                        yield from run.deliverable(chunks)
                 chunks = attempt.receive_end()
                 if (ttft := timing.first_content()) is not None:
                     self._first_chunk(run, send, ttft)
@@ -245,7 +250,10 @@ class SyncDriver:
         except _Aborted:
             fact = None
         except TRANSPORT_ERRORS as exc:
-            fact = transport_failure(run, send.attempt_id, attempt, exc, bound)
+            # a streamed body's read failed: its bound is `read_bound()` again,
+            # computed from the same facts (no data arrived since it was set)
+            fact = transport_failure(run, aid, attempt, exc,
+                                     timing.read_bound() if streaming else bound)
         finally:
             run.reading = None
             IO_DEADLINE.reset(token)
@@ -256,6 +264,42 @@ class SyncDriver:
             eng.observer.mw_error(ctx, send, fact, run.committed is not None)
             self._probes(eng.handle(fact))
         run.current = None
+
+    def _read_stream(self, run: Run, send: SendAttempt, attempt: Attempt,
+                     response: httpcore.Response, timing: AttemptTiming) -> Iterator[Item]:
+        """Read a streamed body, yielding the chunks the caller may see. Each
+        read is bounded by `timing.read_deadline()`; a CancelAttempt filed
+        meanwhile interrupts the read (`run.reading`). The per-chunk path:
+        nothing here runs per read that the loop does not need."""
+        aid = send.attempt_id
+        clock = self.engine.clock
+        cancelled = run.cancelled
+        network = response.extensions.get("network_stream")
+        pieces = response.iter_stream()
+        receive = attempt.receive_data
+        while True:
+            IO_DEADLINE.set(timing.read_deadline())
+            if aid in cancelled:
+                raise _Aborted
+            run.reading = network
+            try:
+                piece = next(pieces, None)
+            finally:
+                run.reading = None
+            if aid in cancelled:
+                raise _Aborted
+            if piece is None:
+                return
+            timing.last = clock()  # = timing.data()
+            chunks = receive(piece)
+            if timing.ttft is None and (ttft := timing.first_content()) is not None:
+                self._first_chunk(run, send, ttft)
+            if chunks:
+                if run.committed is not None and not run.buffer:  # = run.deliverable(chunks)
+                    run.released.append(chunks)
+                    yield from chunks
+                else:
+                    yield from run.deliverable(chunks)
 
     def _first_chunk(self, run: Run, send: SendAttempt, ttft: float) -> None:
         self._probes(self.engine.handle(AttemptFirstChunk(send.attempt_id, ttft)))
@@ -298,6 +342,12 @@ class SyncDriver:
             IO_DEADLINE.reset(token)
         fact = models_probe_fact(send.attempt_id, status, body, kind)
         self._probes(eng.handle(with_timing(fact, (eng.clock() - started) * 1000.0, None)))
+
+
+def _items(items: list[Any], streamed: bool) -> list[Any]:
+    """The items of an `on_error` answer (R-108) the caller receives: only
+    the chunks of a streamed request."""
+    return [i for i in items if isinstance(i, ChatCompletionChunk)] if streamed else items
 
 
 def _partial(attempt: Attempt | None) -> tuple[Usage | None, int]:

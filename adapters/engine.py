@@ -9,11 +9,16 @@ request id and `CancelAttempt` through the attempt's owner. Probes
 (`SendAttempt` without a request) are returned to the caller, which runs
 them. `SaveState` goes to the state sync (adapters/storage/hook.py) and
 `Emit` records to the observability dispatcher (adapters/observability/hook.py);
-the status actions need no driver work.
+the status actions need no driver work (those, by exact class, skip the
+routing step altogether). A `Run` keeps the batches of chunks it released and
+joins their text only when asked (`partial_text`).
 
 The rest are pure helpers both drivers use: starting the wire attempt with
-the resolved key, picking the bound that limits the next socket operation
-(and the `FailureKind` to report when it hits), building probe requests.
+the resolved key (a provider whose URL was resolved apart from its config
+is rebuilt once per provider and URL, not per attempt), picking the bound
+that limits the next socket operation (and the `FailureKind` to report when
+it hits; `AttemptTiming.read_bound` / `read_deadline` are the per-chunk
+forms for a streamed body), building probe requests.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from collections import deque
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from contextvars import ContextVar
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from adapters.build import Built
@@ -35,12 +40,20 @@ from meshcore.actions import (
     Action,
     CancelAttempt,
     Commit,
+    DeactivateModel,
+    DeactivateProvider,
     Deliver,
+    Emit,
     Fail,
+    ReactivateModel,
+    ReactivateProvider,
+    SaveState,
     SendAttempt,
 )
 from meshcore.config.membership import model_serves_operation
+from meshcore.config.schema import ProviderConfig
 from meshcore.events import AttemptFailed, AttemptSucceeded, Event
+from meshcore.frozen import fast_frozen
 from meshcore.router.router import Router
 from meshcore.types import FailureKind, Instant, Operation
 from meshcore.wire.attempt import Attempt, HttpRequest
@@ -61,6 +74,13 @@ with `request_id`, `attempts` and the `model_id` / `provider_id` of the latest
 attempt (the serving one once delivered), for response headers (R-112)."""
 
 
+# Actions that `_route` files nowhere, by exact class (none of them is a
+# subclass of a routed action; a subclass of any action still goes to `_route`).
+_UNROUTED = frozenset({Emit, SaveState, DeactivateModel, ReactivateModel, DeactivateProvider,
+                       ReactivateProvider})
+
+
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class Final:
     """The last item of a non-streamed run: the delivered result."""
@@ -68,25 +88,39 @@ class Final:
     value: Any
 
 
-@dataclass
-class Run:
-    """The mailbox and stream state of one request in flight."""
+def _no_wake() -> None:
+    pass
 
-    request_id: str
-    pending: deque[Action] = field(default_factory=deque)
-    wake: Callable[[], None] = lambda: None
-    on_cancel: Callable[[str], None] = lambda _aid: None
-    cancelled: set[str] = field(default_factory=set)
-    committed: str | None = None
-    buffer: list[ChatCompletionChunk] = field(default_factory=list)
-    delivered: list[str] = field(default_factory=list)
-    attempts: dict[str, Attempt] = field(default_factory=dict)
-    current: Attempt | None = None
-    meta: dict[str, Any] | None = None
-    owned: list[str] = field(default_factory=list)  # attempt ids routed to this run
-    # the network stream of a streamed body being read (sync driver): a
-    # CancelAttempt meanwhile shuts its socket down to end the read at once
-    reading: Any = None
+
+def _no_cancel(_aid: str) -> None:
+    pass
+
+
+class Run:
+    """The mailbox and stream state of one request in flight (a slotted
+    class built once per request: the attributes below, nothing else)."""
+
+    __slots__ = ("attempts", "buffer", "cancelled", "committed", "current", "meta",
+                 "on_cancel", "owned", "pending", "reading", "released", "request_id", "wake")
+
+    def __init__(self, request_id: str) -> None:
+        self.request_id = request_id
+        self.pending: deque[Action] = deque()
+        self.wake: Callable[[], None] = _no_wake
+        self.on_cancel: Callable[[str], None] = _no_cancel
+        self.cancelled: set[str] = set()
+        self.committed: str | None = None
+        self.buffer: list[ChatCompletionChunk] = []
+        # the batches of chunks released to the caller (their text is joined
+        # only when asked for: `partial_text`)
+        self.released: list[list[ChatCompletionChunk]] = []
+        self.attempts: dict[str, Attempt] = {}
+        self.current: Attempt | None = None
+        self.meta: dict[str, Any] | None = None
+        self.owned: list[str] = []  # attempt ids routed to this run
+        # the network stream of a streamed body being read (sync driver): a
+        # CancelAttempt meanwhile shuts its socket down to end the read at once
+        self.reading: Any = None
 
     def push(self, action: Action) -> None:
         self.pending.append(action)
@@ -127,17 +161,20 @@ class Run:
         if self.committed is None:
             self.buffer.extend(chunks)
             return []
-        out = self.buffer + chunks
-        self.buffer = []
-        for c in out:
-            for ch in c.choices:
-                if ch.delta.content:
-                    self.delivered.append(ch.delta.content)
+        if self.buffer:
+            out = self.buffer + chunks
+            self.buffer = []
+        else:
+            out = chunks
+        if out:
+            self.released.append(out)
         return out
 
     @property
     def partial_text(self) -> str:
-        return "".join(self.delivered)
+        """The text of every chunk released to the caller so far."""
+        return "".join(ch.delta.content for batch in self.released for c in batch
+                       for ch in c.choices if ch.delta.content)
 
 
 class Engine:
@@ -162,6 +199,7 @@ class Engine:
         self._runs: dict[str, Run] = {}
         self._owners: dict[str, str] = {}
         self._ids = itertools.count(1)
+        self._rebased: dict[str, tuple[ProviderConfig, str, ProviderConfig]] = {}
         from adapters.storage.hook import EngineState
 
         # Storage load/restore/save and secret refresh (R-78, R-83, R-86).
@@ -186,7 +224,8 @@ class Engine:
             if self.recorder is not None:
                 self.recorder.record(now, event, actions)
             for a in actions:
-                self._route(a, probes)
+                if type(a) not in _UNROUTED:  # records and status actions go to no run
+                    self._route(a, probes)
             self.observer.after(actions)
         self.state.after(event, actions)
         return probes
@@ -259,7 +298,12 @@ class Engine:
         provider = self.config.providers[send.provider_id]
         url = self.built.base_urls.get(send.provider_id)
         if url is not None and url != provider.base_url:
-            provider = replace(provider, base_url=url)
+            # the provider with its resolved URL, made once per (provider, URL)
+            rebased = self._rebased.get(send.provider_id)
+            if rebased is None or rebased[0] is not provider or rebased[1] != url:
+                rebased = (provider, url, replace(provider, base_url=url))
+                self._rebased[send.provider_id] = rebased
+            provider = rebased[2]
         keys = self.built.api_keys.get(send.provider_id, ())
         key = keys[send.key_index % len(keys)] if keys else None
         return start_attempt(
@@ -300,8 +344,8 @@ class AttemptTiming:
     the next socket operation, `first_content()` notes the time to first
     content once, and `timed()` stamps the attempt's fact with the measures."""
 
-    __slots__ = ("_attempt", "_clock", "_timeout", "deadline", "first_at", "last", "started",
-                 "ttft")
+    __slots__ = ("_attempt", "_clock", "_settled", "_timeout", "deadline", "first_at", "last",
+                 "started", "ttft")
 
     def __init__(self, engine: Engine, run: Run, send: SendAttempt, attempt: Attempt) -> None:
         self._attempt = attempt
@@ -312,6 +356,7 @@ class AttemptTiming:
                          if attempt.stream and send.first_chunk_timeout_s is not None else None)
         self.deadline = engine.request_deadline(run.request_id)
         self.ttft: float | None = None
+        self._settled = False  # see `read_deadline`
 
     def bound(self, head_seen: bool) -> Bound:
         """The binding bound for the next read or write (see `next_bound`)."""
@@ -319,6 +364,35 @@ class AttemptTiming:
         return next_bound(stream=a.stream, started=self.started, timeout_s=self._timeout,
                           first_chunk_at=self.first_at, request_deadline=self.deadline,
                           head_seen=head_seen, has_content=a.has_content, last_data=self.last)
+
+    def read_bound(self) -> Bound:
+        """`bound(head_seen=True)` for the next read of a streamed body, the
+        per-chunk fast path: once the first-chunk bound no longer applies
+        (content arrived, or there is none) the bound is the gap since the
+        last data or the request deadline, whichever comes first (the gap
+        on a tie), without `next_bound`'s general walk."""
+        a = self._attempt
+        if not a.stream or (self.first_at is not None and not a.has_content):
+            return self.bound(head_seen=True)
+        at = self.last + self._timeout
+        dl = self.deadline
+        if dl is not None and dl < at:
+            return Bound(dl, FailureKind.DEADLINE)
+        return Bound(at, FailureKind.STREAM_GAP)
+
+    def read_deadline(self) -> float:
+        """`read_bound().at` without building the `Bound` (the drivers set it
+        before every read of a streamed body; the kind only matters when a
+        read fails, and then `read_bound()` gives it: nothing it depends on
+        changes during the read)."""
+        if not self._settled:  # until the first-chunk bound is gone for good
+            a = self._attempt
+            if not a.stream or (self.first_at is not None and not a.has_content):
+                return self.bound(head_seen=True).at
+            self._settled = True  # a stream's content never goes away
+        at = self.last + self._timeout
+        dl = self.deadline
+        return dl if dl is not None and dl < at else at
 
     def data(self) -> None:
         """Body bytes just arrived."""
@@ -360,6 +434,7 @@ def with_timing(
     return replace(fact, latency_ms=latency_ms)
 
 
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class Bound:
     """The deadline of the next socket operation and what hitting it means."""

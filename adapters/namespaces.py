@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from meshcore.frozen import fast_frozen
 from meshcore.types import Operation
 from meshcore.wire.models import Model, ModelList, SpeechResponse
 
@@ -46,6 +47,7 @@ class SpeechResult(SpeechResponse):
         self.stream_to_file(file)
 
 
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class CallOptions:
     """The ModelMesh per-call keywords (R-105)."""

@@ -13,8 +13,8 @@ stop reason and cumulative output usage, `message_stop` is the end marker
 `message_delta` is still incomplete), `ping` and unknown events are
 ignored, and `error` is a STREAM_ERROR failure whose excerpt is the error
 event. Text deltas that repeat one learned shape (`plain_text_delta`) are
-recognised by a `hotpath.Template` and emitted without decoding them. The
-catalogue call is `GET /v1/models`. The module registers the `anthropic`
+recognised by a `hotpath.Template` and emitted without decoding them (the
+shape is shared by the streams of one model). The catalogue call is `GET /v1/models`. The module registers the `anthropic`
 family on import.
 """
 
@@ -39,7 +39,7 @@ from meshcore.wire.codec_helpers import (
     obj_to_args,
     opt_str,
 )
-from meshcore.wire.hotpath import Template
+from meshcore.wire.hotpath import NO_TEMPLATE, Template
 from meshcore.wire.models import (
     ChatCompletion,
     ChatCompletionRequest,
@@ -73,7 +73,11 @@ class AnthropicAttempt(Attempt):
         self._completion: int | None = None
         self._stop_reason: str | None = None
         self._ended = False
-        self._template = Template(("delta", "text"), accept=plain_text_delta)
+        self._template = Template(
+            ("delta", "text"), accept=plain_text_delta,
+            share=(FAMILY_ANTHROPIC, ctx.base_url, ctx.wire_model),
+        ) if self.stream else NO_TEMPLATE
+        self.reuse_direct(self._template)
 
     # ------------------------------------------------------------ request
 

@@ -41,7 +41,11 @@ handed to the codec's `on_hit`, without the parser or `on_event`; the
 first piece that does not match, and everything after it, goes to the
 parser. Feeding a read in pieces cut at event boundaries gives the parser's
 usual events, and what the parser would have made of a matching piece is
-exactly that one event (see `Template.frame`).
+exactly that one event (see `Template.frame`). A codec whose template
+starts from a shape another attempt shared and framed (`Template(share=)`)
+calls `reuse_direct` in its constructor, so its reads skip the parser from
+the first matching event on. An attempt is built per call, so state that
+starts as an immutable value is a class-level default.
 """
 
 from __future__ import annotations
@@ -110,35 +114,38 @@ class Attempt:
 
     family: ClassVar[str] = ""
 
+    # State that starts as an immutable value is a class-level default (an
+    # attempt assigns its own when it changes): an attempt is built per call.
+    steps_sent: int = 0
+    status: int | None = None
+    rate_limits: RateLimitInfo | None = None
+    _sse: SSEParser | None = None
+    _sse_ok = False  # `_sse is not None and _is_ok()`, kept in step
+    _events_seen = 0
+    _done = False
+    _failure: AttemptFailed | None = None
+    _result: CompletionResponse | None = None
+    _usage_obj: CompletionUsage | None = None
+    _usage_counts: tuple[int, int, int] | None = None  # newer than _usage_obj
+    _chars = 0
+    _has_content = False
+    _complete = False
+    _finish_reason: str | None = None
+    _first_sent = False
+    _pending_final: ChatCompletionChunk | None = None
+    _usage_emitted = False
+    _direct: Template | None = None  # see `direct_reads`
+    _buf_head = b""  # see `_take_partial`
+
     def __init__(self, request: CompletionRequest, ctx: AttemptContext) -> None:
         self.request = request
         self.ctx = ctx
         self.stream = isinstance(request, ChatCompletionRequest) and request.stream
-        self.steps_sent = 0
-        self.status: int | None = None
         self.headers: list[tuple[str, str]] = []
-        self.rate_limits: RateLimitInfo | None = None
         self._body = bytearray()
         self._excerpt = bytearray()
-        self._sse: SSEParser | None = None
-        self._sse_ok = False  # `_sse is not None and _is_ok()`, kept in step
-        self._events_seen = 0
-        self._done = False
-        self._failure: AttemptFailed | None = None
-        self._result: CompletionResponse | None = None
-        self._usage_obj: CompletionUsage | None = None
-        self._usage_counts: tuple[int, int, int] | None = None  # newer than _usage_obj
         self._text: list[str] = []
-        self._chars = 0
-        self._has_content = False
-        self._complete = False
-        self._finish_reason: str | None = None
-        self._first_sent = False
-        self._pending_final: ChatCompletionChunk | None = None
         self._out: list[ChatCompletionChunk] = []
-        self._usage_emitted = False
-        self._direct: Template | None = None  # see `direct_reads`
-        self._buf_head = b""  # see `_take_partial`
 
     # ------------------------------------------------------------ driver API
 
@@ -231,11 +238,13 @@ class Attempt:
         if direct is not None and (sse.idle or self._take_partial(sse)):
             # Leading whole events the template recognises skip the parser
             # (which stays idle); the parser gets the rest of the read.
+            whole = False  # the whole read was refused as one event already
             if self._buf_head:
                 data = self._buf_head + data
                 self._buf_head = b""
-            elif data[-2:] == b"\n\n":  # maybe exactly one event: no search needed
+            elif data.endswith(b"\n\n"):  # maybe exactly one event: no search needed
                 hit = direct.match_read(data.decode("utf-8", "replace"))
+                whole = hit is None
                 if hit is not None:
                     sse.lines_seen += direct.read_lines
                     self._events_seen += 1
@@ -259,7 +268,7 @@ class Attempt:
                 if extra and end >= 0:
                     end = data.find(10, end + 1)
                 end += 2
-                if end < 2 or end > size:
+                if end < 2 or end > size or (whole and end == size and not pos):
                     break
                 hit = match_read(data[pos:end].decode("utf-8", "replace"))
                 if hit is None:
@@ -419,6 +428,14 @@ class Attempt:
         (it sets `_direct` back to None when that stops holding)."""
         prefix = "data: " if event.event == "message" else f"event: {event.event}\ndata: "
         self._direct = template if template.frame(prefix) else None
+
+    def reuse_direct(self, template: Template) -> None:
+        """`direct_reads` from the first read on, when `template` starts from
+        a shared shape that an earlier attempt of this codec framed for
+        whole reads (`Template(share=...)`): the codec calls this from its
+        constructor, under the same condition as `direct_reads`."""
+        if template.read_lines:
+            self._direct = template
 
     def emit_text(self, text: str, index: int = 0) -> None:
         """`emit_delta(content=text, index=index)`, the per-chunk fast path:

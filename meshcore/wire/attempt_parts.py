@@ -96,10 +96,24 @@ def join_url(base: str, path: str) -> str:
 # `json.dumps(obj, separators=(",", ":"), ensure_ascii=False)` builds this
 # encoder on every call; its `encode` gives the identical text.
 _COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+# What `_COMPACT.encode` builds per call for a dict or list (the C encoder,
+# where there is one), made once and without the circular-reference check:
+# its marker dict is per call, the only state such an encoder keeps.
+_C_ENCODER: Any = getattr(json.encoder, "c_make_encoder", None)
+_REUSED = _C_ENCODER(None, _COMPACT.default, json.encoder.encode_basestring, None, ":", ",",
+                     False, False, True) if _C_ENCODER is not None else None
 
 
 def json_body(obj: Any) -> bytes:
-    """Compact UTF-8 JSON (request bodies)."""
+    """Compact UTF-8 JSON (request bodies): `_COMPACT.encode(obj)` in UTF-8.
+    A dict goes through the reused encoder first; should that fail in any
+    way (a circular reference shows as a RecursionError there), the general
+    encoder runs and gives the text or raises exactly what it always did."""
+    if _REUSED is not None and type(obj) is dict:
+        try:
+            return "".join(_REUSED(obj, 0)).encode("utf-8")
+        except Exception:  # the general encoder below decides (same text or same error)
+            pass
     return _COMPACT.encode(obj).encode("utf-8")
 
 

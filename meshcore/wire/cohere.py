@@ -13,7 +13,7 @@ Streams carry typed events: `content-delta` and `tool-plan-delta` text,
 `tool-call-start`/`-delta` tool-call fragments, and `message-end` (the end
 marker with finish_reason and usage); `content-delta` events that repeat
 one learned shape are recognised by a `hotpath.Template` and emitted
-without decoding them. Embeddings use `/v2/embed` with
+without decoding them (the shape is shared by the streams of one model). Embeddings use `/v2/embed` with
 `input_type: search_document` and `embedding_types: [float]`; the
 catalogue is `GET /v1/models`. Option `client_name` -> `X-Client-Name`.
 """
@@ -39,7 +39,7 @@ from meshcore.wire.codec_helpers import (
     opt_str,
     stop_list,
 )
-from meshcore.wire.hotpath import Template
+from meshcore.wire.hotpath import NO_TEMPLATE, Template
 from meshcore.wire.models import (
     ChatCompletion,
     ChatCompletionMessage,
@@ -183,8 +183,11 @@ class CohereAttempt(Attempt):
         self.dropped: tuple[str, ...] = ()
         self._tool_index = -1
         self._ended = False
-        self._template = Template(("delta", "message", "content", "text"),
-                                  accept=plain_content_delta)
+        self._template = Template(
+            ("delta", "message", "content", "text"), accept=plain_content_delta,
+            share=(FAMILY_COHERE, ctx.base_url, ctx.wire_model),
+        ) if self.stream else NO_TEMPLATE
+        self.reuse_direct(self._template)
 
     def _headers(self) -> list[tuple[str, str]]:
         headers = self.base_headers()

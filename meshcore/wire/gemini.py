@@ -11,8 +11,9 @@ deltas, function calls complete tool-call deltas, `usageMetadata` updates
 usage, an `error` object is a STREAM_ERROR, and the first candidate with a
 `finishReason` is the end marker. Events that repeat one learned shape of
 text plus running token counts (`gemini_translate.plain_text_counts`) are
-recognised by a `hotpath.Template` and translated without decoding them.
-The catalogue call is `GET /models`.
+recognised by a `hotpath.Template` and translated without decoding them
+(`responseId` and `modelVersion` are free holes; the shape is shared by the
+streams of one model). The catalogue call is `GET /models`.
 Registers the `gemini` family on import.
 """
 
@@ -40,7 +41,7 @@ from meshcore.wire.codec_helpers import (
     loads_obj,
     make_refiner,
 )
-from meshcore.wire.hotpath import Template
+from meshcore.wire.hotpath import NO_TEMPLATE, Template
 from meshcore.wire.models import (
     ChatCompletion,
     ChatCompletionMessage,
@@ -72,7 +73,13 @@ class GeminiAttempt(Attempt):
         self.dropped: tuple[str, ...] = ()
         self._calls = 0
         self._ended = False
-        self._template = Template(tr.TEXT_PATH, tr.COUNT_PATHS, accept=tr.plain_text_counts)
+        # `responseId` and `modelVersion` are never read (R-41: the attempt's own id and model)
+        self._template = Template(
+            tr.TEXT_PATH, tr.COUNT_PATHS, accept=tr.plain_text_counts,
+            free_paths=(("responseId",), ("modelVersion",)),
+            share=(FAMILY_GEMINI, ctx.base_url, ctx.wire_model),
+        ) if self.stream else NO_TEMPLATE
+        self.reuse_direct(self._template)
 
     def build_request(self) -> HttpRequest:
         """The HTTP request for a chat or embeddings call."""

@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 
 from meshcore.frozen import fast_frozen
 from meshcore.wire.models_base import (
+    _PLAIN,
     WireModel,
     ck_bool,
     ck_float,
@@ -28,6 +29,7 @@ from meshcore.wire.models_base import (
     ck_mapping,
     ck_req_str,
     ck_str,
+    dump_value,
 )
 
 # ------------------------------------------------------------------ request parts
@@ -165,7 +167,8 @@ class ChatCompletionRequest(WireModel):
     extra_body: dict[str, Any] | None = None
 
     def model_dump(self) -> dict[str, Any]:
-        out = WireModel.model_dump(self)
+        out = _dump_request(self) if type(self) is ChatCompletionRequest else (
+            WireModel.model_dump(self))
         if not self.stream:
             out.pop("stream", None)
         for key, value in self.extra_params.items():
@@ -176,6 +179,47 @@ class ChatCompletionRequest(WireModel):
     def from_dict(cls, data: dict[str, Any]) -> ChatCompletionRequest:
         """Parse a user's kwargs / JSON body; ValueError names the bad field."""
         return parse_chat_request(data)
+
+
+_REQUEST_SCALARS = ("temperature", "top_p", "n", "max_tokens", "stop", "tools", "tool_choice",
+                    "response_format", "stream", "stream_options", "seed", "user",
+                    "frequency_penalty", "presence_penalty")
+
+
+def _dump_request(req: ChatCompletionRequest) -> dict[str, Any]:
+    """`WireModel.model_dump(req)` for the exact class (request bodies are
+    dumped once per attempt): the same fields in the same order, None left
+    out, exact str/int/float/bool values copied, and a message of the exact
+    `ChatMessage` class with only `role` and `content` (kept when None)
+    dumped inline, everything else by `dump_value`."""
+    out: dict[str, Any] = {}
+    plain = _PLAIN
+    model = req.model
+    if model is not None:
+        out["model"] = model if type(model) in plain else dump_value(model)
+    msgs = req.messages
+    if type(msgs) is tuple:
+        dumped: list[Any] = []
+        for m in msgs:
+            if (type(m) is ChatMessage and m.name is None and m.tool_calls is None
+                    and m.tool_call_id is None):
+                d: dict[str, Any] = {}
+                role, content = m.role, m.content
+                if role is not None:
+                    d["role"] = role if type(role) in plain else dump_value(role)
+                d["content"] = content if content is None or type(content) in plain else (
+                    dump_value(content))
+                dumped.append(d)
+            else:
+                dumped.append(m if type(m) in plain else dump_value(m))
+        out["messages"] = dumped
+    elif msgs is not None:
+        out["messages"] = msgs if type(msgs) in plain else dump_value(msgs)
+    for name in _REQUEST_SCALARS:
+        value = getattr(req, name)
+        if value is not None:
+            out[name] = value if type(value) in plain else dump_value(value)
+    return out
 
 
 # ------------------------------------------------------------------ responses

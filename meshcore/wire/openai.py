@@ -14,13 +14,17 @@ of chunk JSON ending with `data: [DONE]`; an `error` member or `event:
 error` is an in-stream error. Responses are rebuilt with the attempt's id,
 model and created (R-41, R-67). Content chunks that repeat one learned shape
 (`plain_chunk_index`) are recognised by a `hotpath.Template` and emitted
-without decoding them.
+without decoding them; the chunk fields the translation never reads (`id`,
+`created`, `model`, `system_fingerprint`, `obfuscation`) are its free holes,
+so the shape holds for every stream of the model and is shared between
+them (`share`). A non-streamed attempt has no template (`NO_TEMPLATE`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from typing import Any
 
 from meshcore.config.schema import ProviderConfig
@@ -33,12 +37,22 @@ from meshcore.wire.attempt import (
     join_url,
     json_body,
 )
-from meshcore.wire.hotpath import Template, fast_loads
+from meshcore.wire.hotpath import (
+    EMPTY_DELTA,
+    NO_TEMPLATE,
+    Path,
+    Template,
+    fast_loads,
+    frozen_set,
+    share_frozen,
+)
 from meshcore.wire.models import (
     SPEECH_CONTENT_TYPES,
     ChatCompletion,
     ChatCompletionChunk,
     ChatCompletionRequest,
+    ChoiceDelta,
+    ChunkChoice,
     CompletionRequest,
     CompletionResponse,
     EmbeddingRequest,
@@ -142,7 +156,14 @@ class OpenAIAttempt(Attempt):
     def __init__(self, request: CompletionRequest, ctx: AttemptContext) -> None:
         super().__init__(request, ctx)
         self._resp_content_type = ""
-        self._template = Template(("choices", 0, "delta", "content"), accept=plain_chunk_index)
+        self._template = Template(
+            ("choices", 0, "delta", "content"), accept=plain_chunk_index, free_paths=_FREE_PATHS,
+            share=(FAMILY_OPENAI, ctx.base_url, ctx.wire_model),
+        ) if self.stream else NO_TEMPLATE
+        self.reuse_direct(self._template)
+        # the key of the first, finish and usage chunk templates (None: not used)
+        self._others: tuple[Any, ...] | None = (
+            (FAMILY_OPENAI, ctx.base_url, ctx.wire_model) if self.stream else None)
 
     # ---------------------------------------------------------------- request
 
@@ -233,6 +254,31 @@ class OpenAIAttempt(Attempt):
         """A whole-read text chunk of the learned shape: `on_event`'s hit branch."""
         self.emit_text(hit[0], self._template.info)
 
+    def _other_hit(self, key: tuple[Any, ...], data: str) -> bool:
+        """Translate `data` from the holes when it is a first, finish or usage
+        chunk of a shape some stream of the model learned (`_learn_other`):
+        what `on_event`'s general path makes of it, the very chunk or the
+        usage counts. False for any other event."""
+        others = frozen_set(key)
+        if others is None:
+            return False
+        role, finish, usage = others
+        if role is not None and (hit := role.match(data)) is not None:
+            index, name = role.info
+            ctx = self.ctx
+            self.emit_chunk(ChatCompletionChunk(ctx.response_id, ctx.created, ctx.model_id, (
+                ChunkChoice(index, ChoiceDelta(name, hit[0]), None),)))
+            return True
+        if finish is not None and (hit := finish.match(data)) is not None:
+            ctx = self.ctx
+            self.emit_chunk(ChatCompletionChunk(ctx.response_id, ctx.created, ctx.model_id, (
+                ChunkChoice(finish.info, EMPTY_DELTA, hit[0]),)))
+            return True
+        if usage is not None and (hit := usage.match(data)) is not None:
+            self.set_usage(int(hit[1]), int(hit[2]), int(hit[3]))
+            return True
+        return False
+
     def on_event(self, event: SSEEvent) -> None:
         data = event.data
         if event.event == "error":
@@ -249,11 +295,17 @@ class OpenAIAttempt(Attempt):
         if hit is not None:  # a plain text chunk of the learned shape
             self.emit_text(hit[0], self._template.info)
             return
+        key = self._others
+        if key is not None and self._other_hit(key, data):
+            return
         d = fast_loads(data)
         if type(d) is not dict:
             raise ValueError("stream chunk: expected an object")
-        if self._template.learning and self._template.learn(data, d):
+        # (a chunk with a string role is never a plain one: `accept` is not asked)
+        if self._template.learning and '"role":"' not in data and self._template.learn(data, d):
             self.direct_reads(self._template, event)
+        elif key is not None:
+            _learn_other(key, data, d)
         if d.get("error"):
             self.stream_error(_error_message(data), data)
             return
@@ -270,6 +322,97 @@ class OpenAIAttempt(Attempt):
         ctx = self.ctx
         self.emit_chunk(ChatCompletionChunk(ctx.response_id, ctx.created, ctx.model_id,
                                             parse_chunk_choices(raw_choices)))
+
+
+# Chunk fields the translation never reads (R-41: the attempt's own id, created
+# and model replace the provider's), free to differ between a learned shape's events.
+_FREE_PATHS = (("id",), ("created",), ("model",), ("system_fingerprint",), ("obfuscation",))
+_USAGE_FREE = (("id",), ("created",), ("system_fingerprint",), ("obfuscation",))
+_CONTENT = ("choices", 0, "delta", "content")
+_FINISH = ("choices", 0, "finish_reason")
+_COUNTS = (("usage", "prompt_tokens"), ("usage", "completion_tokens"),
+           ("usage", "total_tokens"))
+_DELTA_KEYS = ("content", "role", "tool_calls", "refusal")
+
+
+def _learn_other(key: tuple[Any, ...], data: str, d: dict[str, Any]) -> None:
+    """Learn `data` (decoded: `d`) as the first, finish or usage chunk shape
+    of the model when one of `_OTHERS` takes it, and share the template
+    frozen (`hotpath.share_frozen`): these chunks come once per stream, so
+    each stream reads the shared templates instead of making its own."""
+    for slot, (accept, text_path, int_paths, free_paths) in enumerate(_OTHERS):
+        if accept(d) is not None:
+            template = Template(text_path, int_paths, accept, 1, free_paths)
+            if template.learn(data, d):
+                share_frozen(key, slot, len(_OTHERS), template)
+            return
+
+
+def _one_choice(d: dict[str, Any]) -> dict[str, Any] | None:
+    """The only choice of a chunk without error or usage, else None."""
+    if d.get("error") or d.get("usage") is not None:
+        return None
+    choices = d.get("choices")
+    if type(choices) is not list or len(choices) != 1 or type(choices[0]) is not dict:
+        return None
+    c: dict[str, Any] = choices[0]
+    return c if type(c.get("index", 0)) is int else None
+
+
+def role_chunk(d: dict[str, Any]) -> tuple[int, str] | None:
+    """(index, role) of a chunk whose whole translation is "a delta with this
+    role and the content of its only choice" (a stream's first chunk: a
+    string role and content, no tool calls, refusal, finish reason, usage or
+    error), else None."""
+    c = _one_choice(d)
+    if c is None or c.get("finish_reason") is not None:
+        return None
+    delta = c.get("delta")
+    if type(delta) is not dict or type(delta.get("role")) is not str or type(
+            delta.get("content")) is not str or delta.get("tool_calls") is not None or (
+            delta.get("refusal") is not None):
+        return None
+    return c.get("index", 0), delta["role"]
+
+
+def finish_chunk(d: dict[str, Any]) -> int | None:
+    """The index of a chunk whose whole translation is "an empty delta with
+    the finish reason of its only choice" (a string finish reason; a
+    missing, null or empty delta), else None."""
+    c = _one_choice(d)
+    if c is None or type(c.get("finish_reason")) is not str:
+        return None
+    delta = c.get("delta")
+    if delta is not None and (type(delta) is not dict or any(
+            delta.get(k) is not None for k in _DELTA_KEYS)):
+        return None
+    index: int = c.get("index", 0)
+    return index
+
+
+def usage_chunk(d: dict[str, Any]) -> bool | None:
+    """True for a chunk whose whole translation is "these usage counts" (no
+    choices, no error, `usage` with the three counts as non-negative
+    integers), else None."""
+    if d.get("error") or d.get("choices") != []:
+        return None
+    u = d.get("usage")
+    if type(u) is not dict or any(type(u.get(k)) is not int or u[k] < 0
+                                 for k in ("prompt_tokens", "completion_tokens",
+                                           "total_tokens")):
+        return None
+    return True
+
+
+# The chunks a stream sends once: (accept, text path, integer paths, free
+# paths) of the first chunk, the finish chunk and the usage chunk (its
+# `model` string stands in as the text hole: the translation reads no text).
+_OTHERS: tuple[tuple[Callable[[dict[str, Any]], Any], Path, tuple[Path, ...],
+                     tuple[Path, ...]], ...] = (
+    (role_chunk, _CONTENT, (), _FREE_PATHS),
+    (finish_chunk, _FINISH, (), _FREE_PATHS),
+    (usage_chunk, ("model",), _COUNTS, _USAGE_FREE),
+)
 
 
 def plain_chunk_index(d: dict[str, Any]) -> int | None:

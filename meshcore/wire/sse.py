@@ -19,7 +19,8 @@ multi-byte UTF-8 sequence, and the replacing decoder restarts at every byte
 that cannot continue a sequence, so a bad sequence never swallows an LF.
 `idle` is True when nothing is buffered or pending (no partial line, no
 data lines, event name or retry of an undispatched event, no CR or BOM
-check outstanding). A read that is exactly one `data: X` line (optionally
+check outstanding); the BOM check ends at the first byte that cannot begin
+a BOM, so a stream's first read usually finds the parser idle. A read that is exactly one `data: X` line (optionally
 after an `event: E` line) and a blank line, fed while idle (what a provider
 flushing each event usually produces), becomes its event directly, checked
 on the bytes (one `memchr` per LF) before anything is decoded; the parser
@@ -89,6 +90,12 @@ class SSEParser:
 
     def feed(self, data: bytes) -> list[SSEEvent]:
         """Feed the next bytes; return the events they complete, in order."""
+        # A fresh parser (only the BOM check outstanding) fed bytes that do
+        # not begin a BOM is an idle one: the check would just end here.
+        if self._bom_pending and data[:1] != b"\xef" and data and not self._head:
+            self._bom_pending = False
+            self.idle = not (self._buf or self._data or self._cr_pending or self._event
+                             or self._retry is not None)
         # One whole `data: X` event (optionally after `event: E`) read while
         # idle: its only LFs are the line end(s) and the blank line.
         if data[-2:] == b"\n\n" and self.idle and 13 not in data:

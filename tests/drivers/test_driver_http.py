@@ -9,7 +9,7 @@ import httpcore
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adapters.engine import next_bound
+from adapters.engine import AttemptTiming, next_bound
 from adapters.http import encode_headers, failure_kind_of, normalise_headers
 from meshcore.types import FailureKind
 from meshcore.wire.ratelimit import parse_rate_limits, retry_after_seconds
@@ -70,3 +70,58 @@ def test_next_bound_picks_the_binding_limit_r32() -> None:
     common["request_deadline"] = 3.0
     b = next_bound(stream=True, first_chunk_at=None, head_seen=True, has_content=True, **common)
     assert (b.at, b.kind) == (3.0, FailureKind.DEADLINE)
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class _Facts:
+    """What `AttemptTiming` reads of the engine, run, send and attempt."""
+
+    def __init__(self, clock: _Clock, deadline: float | None, timeout_s: float,
+                 first_chunk_timeout_s: float | None, stream: bool) -> None:
+        self.clock = clock
+        self.request_id = "req-1"
+        self._deadline = deadline
+        self.timeout_s = timeout_s
+        self.first_chunk_timeout_s = first_chunk_timeout_s
+        self.stream = stream
+        self.has_content = False
+
+    def request_deadline(self, _rid: str) -> float | None:
+        return self._deadline
+
+
+TIMES = st.floats(0.0, 1000.0, allow_nan=False) | st.sampled_from([0.0, 5.0, 10.0])
+
+
+@settings(max_examples=300, deadline=None)
+@given(started=TIMES, timeout_s=st.floats(0.001, 100.0) | st.just(5.0),
+       first_chunk=st.none() | st.floats(0.0, 100.0) | st.just(5.0),
+       deadline=st.none() | TIMES, stream=st.booleans(),
+       reads=st.lists(st.tuples(TIMES, st.booleans()), max_size=6))
+def test_read_bound_is_next_bound_of_a_streamed_body_r32(
+    started: float, timeout_s: float, first_chunk: float | None, deadline: float | None,
+    stream: bool, reads: list[tuple[float, bool]],
+) -> None:
+    """The per-chunk `read_bound()` (and `read_deadline()`, its `at`) is
+    `bound(head_seen=True)`, i.e. the
+    general `next_bound`, for every clock, timeout, first-chunk bound and
+    deadline (ties included), before and after content, as data arrives."""
+    clock = _Clock()
+    clock.now = started
+    facts = _Facts(clock, deadline, timeout_s, first_chunk, stream)
+    timing = AttemptTiming(facts, facts, facts, facts)  # type: ignore[arg-type]
+    for last, content in [(started, False), *reads]:
+        timing.last = last
+        facts.has_content = facts.has_content or content
+        general = next_bound(stream=stream, started=started, timeout_s=timeout_s,
+                             first_chunk_at=timing.first_at, request_deadline=deadline,
+                             head_seen=True, has_content=facts.has_content, last_data=last)
+        assert timing.read_bound() == general == timing.bound(head_seen=True)
+        assert timing.read_deadline() == general.at

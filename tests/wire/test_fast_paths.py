@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from meshcore.config.schema import ModelConfig, ProviderConfig
 from meshcore.wire.attempt import Attempt
-from meshcore.wire.hotpath import Template
+from meshcore.wire.hotpath import Template, forget_shapes, frozen_set
 from meshcore.wire.models import ChatCompletionChunk, ChoiceDelta, parse_request
 from meshcore.wire.registry import start_attempt
 
@@ -39,7 +39,8 @@ class CountingTemplate(Template):
     __slots__ = ("hits", "read_hits")
 
     def __init__(self, other: Template, learns: int = 4) -> None:
-        super().__init__(other._text_path, other._int_paths, other._accept, learns)
+        super().__init__(other._text_path, other._int_paths, other._accept, learns,
+                         other._free_paths)  # no `share`: this stream learns on its own
         self.hits = 0
         self.read_hits = 0  # those of them that skipped the SSE parser
 
@@ -64,6 +65,9 @@ def _attempt(family: str, learns: int) -> Attempt:
                       created=1_700_000_000)
     codec: Any = a
     codec._template = CountingTemplate(codec._template, learns)
+    codec._direct = None  # not a shared shape's direct reads either
+    if not learns and hasattr(codec, "_others"):
+        codec._others = None  # nor OpenAI's first, finish and usage chunk templates
     assert a.next_request() is not None
     a.receive_head(200, [("content-type", "text/event-stream")])
     return a
@@ -156,6 +160,28 @@ def _openai(kind: str, text: str, n: int) -> bytes:
         c0["delta"]["refusal"] = text
     elif kind == "error":
         chunk["error"] = {"message": text}
+    elif kind == "role_chunk":  # a stream's first chunk
+        c0["delta"] = {"role": "assistant", "content": text}
+    elif kind == "role_finish":  # a first chunk that also finishes (general path only)
+        c0["delta"] = {"role": "assistant", "content": text}
+        c0["finish_reason"] = "stop"
+    elif kind == "finish_chunk":  # the finish chunk (no delta, or an empty or null one)
+        c0["delta"] = [{}, None, {"content": None}][n % 3]
+        c0["finish_reason"] = ["stop", "length", text][n % 3]
+    elif kind == "usage_chunk":  # the usage chunk (counts as the provider sends them)
+        chunk["choices"] = []
+        chunk["usage"] = {"prompt_tokens": 3, "completion_tokens": n % 10**18,
+                          "total_tokens": n % 10**18 + 3}
+        if n % 4 == 1:
+            chunk["model"] = text
+    elif kind == "id":  # per-stream fields the fast path skips (free holes)
+        chunk["id"] = f"chatcmpl-{text}"
+    elif kind == "model":
+        chunk["model"] = text
+    elif kind == "fingerprint":
+        chunk["system_fingerprint"] = None if n % 2 else text
+    elif kind == "obfuscation":
+        chunk["obfuscation"] = text
     elif kind == "broken":
         return _sse(json.dumps(chunk)[:-1])
     return _sse(chunk, **({"ensure_ascii": False} | dump))
@@ -249,6 +275,9 @@ def _gemini(kind: str, text: str, n: int) -> bytes:
         ev["x"] = {"candidatesTokenCount": n, "text": text}
     elif kind == "blocked":
         ev["promptFeedback"] = {"blockReason": "SAFETY"}
+    elif kind == "response_id":  # per-stream fields the fast path skips (free holes)
+        ev["responseId"] = text
+        ev["modelVersion"] = f"m{n}"
     elif kind == "error":
         ev = {"error": {"status": "INTERNAL", "message": text}}
     elif kind == "broken":
@@ -309,14 +338,16 @@ FAMILIES: dict[str, tuple[Maker, bytes, Callable[[bool], bytes], list[str]]] = {
     "openai": (_openai, b"", _openai_end,
                ["ascii", "compact", "reordered", "usage_null", "usage", "role", "index",
                 "index_float", "nested", "created", "null", "number", "finish", "refusal",
-                "error", "broken"]),
+                "error", "id", "model", "fingerprint", "obfuscation", "role_chunk",
+                "role_finish", "finish_chunk", "usage_chunk", "broken"]),
     "anthropic": (_anthropic, _anthropic_start(), _anthropic_end,
                   ["ascii", "compact", "reordered", "index_float", "no_index", "thinking",
                    "other_type",
                    "nested", "event_name", "ping", "number", "error", "broken"]),
     "gemini": (_gemini, b"", _gemini_end,
                ["ascii", "spaced", "reordered", "float", "prompt", "thoughts", "no_total",
-                "two_parts", "thought", "call", "nested", "blocked", "error", "broken"]),
+                "two_parts", "thought", "call", "nested", "blocked", "response_id", "error",
+                "broken"]),
     "cohere": (_cohere, _cohere_start(), _cohere_end,
                ["ascii", "compact", "reordered", "plan", "nested", "no_type", "other_type",
                 "number",
@@ -382,6 +413,9 @@ def test_each_lookalike_kind_against_a_learned_stream() -> None:
                 for usage in (True, False):
                     events = (make(kind, t, n) for t, n in zip(texts, counts, strict=False))
                     _same_both_ways(family, b"".join([start, *events, end(usage)]), [])
+                    # one text throughout: a kind's literals repeat, only counts change
+                    same = (make(kind, "same", n) for n in counts)
+                    _same_both_ways(family, b"".join([start, *same, end(usage)]), [])
 
 
 def test_events_after_the_end_marker_stay_ignored() -> None:
@@ -430,3 +464,127 @@ def test_first_chunk_role_rewrite_equals_dataclasses_replace(
                                    *chunk.choices[1:]))
     got = with_assistant_role(chunk)
     assert got == want and repr(got) == repr(want) and type(got) is type(want)
+
+
+# ---------------------------------------------------------------- shared shapes
+
+# What differs between two streams of one provider model: OpenAI's id and
+# created, Gemini's responseId (the other families' text events carry neither).
+_NEXT_STREAM: dict[str, list[tuple[bytes, bytes]]] = {
+    "openai": [(b'"chatcmpl-x"', b'"chatcmpl-Qz9"'), (b"1718000000", b"1718000777")],
+    "gemini": [(b'"r1"', b'"resp-2"')],
+    "anthropic": [],
+    "cohere": [],
+}
+
+
+def _shipped(family: str) -> Attempt:
+    """An attempt as `start_attempt` makes it (its template shared by key)."""
+    connector, name = CONNECTORS[family]
+    req = parse_request("chat", {"messages": [{"role": "user", "content": "hi"}], "stream": True})
+    return start_attempt(req, model=ModelConfig(id=f"{family}.m", provider="p", name=name),
+                         provider=ProviderConfig(id="p", connector=connector), api_key="k",
+                         attempt_id="a1", model_id=f"{family}.m", response_id="chatcmpl-1",
+                         created=1_700_000_000)
+
+
+def _feed(a: Attempt, body: bytes, cuts: list[int]) -> tuple[Any, ...]:
+    assert a.next_request() is not None
+    a.receive_head(200, [("content-type", "text/event-stream")])
+    chunks: list[ChatCompletionChunk] = []
+    start = 0
+    for cut in [*sorted({c for c in cuts if 0 < c < len(body)}), len(body)]:
+        chunks += a.receive_data(body[start:cut])
+        start = cut
+    chunks += a.receive_end()
+    return chunks, a.outcome(), a.usage, a.partial_text, a.has_content
+
+
+@settings(max_examples=60, deadline=None)
+@given(family=st.sampled_from(sorted(FAMILIES)),
+       first=st.lists(TEXTS, min_size=1, max_size=4),
+       events=st.lists(st.tuples(st.integers(0, 3), TEXTS, st.integers(0, 10**20)),
+                       min_size=1, max_size=10),
+       lookalikes=st.lists(st.integers(0, 99), min_size=1, max_size=3),
+       cuts=st.lists(st.integers(0, 3000), max_size=6), per_event=st.booleans())
+def test_shared_shapes_change_nothing_r67(
+    family: str, first: list[str], events: list[tuple[int, str, int]], lookalikes: list[int],
+    cuts: list[int], per_event: bool,
+) -> None:
+    """A stream that starts from the shape an earlier stream of the same
+    model learned (other ids and timestamps, lookalikes, any chunking,
+    whole-event reads from its first event on) gives what the general path
+    gives; a plain stream then matches from its first event without learning."""
+    forget_shapes()
+    make, start, end, kinds = FAMILIES[family]
+
+    def next_stream(body: bytes) -> bytes:
+        for old, new in _NEXT_STREAM[family]:
+            body = body.replace(old, new)
+        return body
+
+    earlier = b"".join([start, *(make("plain", t, i) for i, t in enumerate(first)), end(True)])
+    _feed(_shipped(family), earlier, _event_cuts(earlier))  # learns and shares its shape
+    if "\x00" not in first[0]:  # it learned: a plain next stream matches without learning
+        again = cast(Any, _shipped(family))
+        assert again._template.read_lines and again._direct is again._template
+        plain = next_stream(earlier)
+        assert _feed(again, plain, _event_cuts(plain)) == _run(
+            family, plain, _event_cuts(plain), 0)[0]
+        assert again._template._learns == 4
+    parts = [start]
+    for i, (pick, text, n) in enumerate(events):
+        kind = "plain" if pick else kinds[lookalikes[i % len(lookalikes)] % len(kinds)]
+        parts.append(make(kind, text, n))
+    body = next_stream(b"".join([*parts, end(False)]))
+    read_cuts = _event_cuts(body) if per_event else cuts
+    assert _feed(_shipped(family), body, read_cuts) == _run(family, body, read_cuts, 0)[0]
+
+
+def test_shapes_are_shared_by_key_and_paths_only() -> None:
+    """Another key, or other paths under the same key, start unlearned."""
+    forget_shapes()
+    text = '{"id":"c1","created":5,"choices":[{"delta":{"content":"A"}}]}'
+    first = Template(("choices", 0, "delta", "content"), free_paths=(("id",), ("created",)),
+                     share="k")
+    assert first.learn(text, json.loads(text)) and first.frame("data: ")
+    later = Template(("choices", 0, "delta", "content"), free_paths=(("id",), ("created",)),
+                     share="k")
+    other = text.replace('"c1"', '"c2"').replace(":5,", ":77,").replace('"A"', '"B"')
+    assert later.match(other) == ("B",) and later.read_lines == 2
+    assert later.match_read(f"data: {other}\n\n") == ("B",)
+    assert later.match(other.replace('"c2"', '"c\\"2"')) is None  # escapes: general path
+    assert Template(("choices", 0, "delta", "content"), share="k2").match(other) is None
+    assert Template(("choices", 0, "delta", "content"), share="k").match(other) is None
+    assert Template(("choices", 0, "delta", "content"), free_paths=(("id",), ("created",)),
+                    share="k", learns=0).match(other) is None  # a template that never learns
+    forget_shapes()
+    assert Template(("choices", 0, "delta", "content"), free_paths=(("id",), ("created",)),
+                    share="k").match(other) is None
+
+
+@settings(max_examples=40, deadline=None)
+@given(texts=st.lists(TEXTS, min_size=1, max_size=4), first=TEXTS, n=st.integers(0, 10**6),
+       usage=st.booleans())
+def test_openai_first_finish_and_usage_chunks_take_their_templates_r67(
+    texts: list[str], first: str, n: int, usage: bool,
+) -> None:
+    """A stream's first chunk (role), finish chunk and usage chunk, once an
+    earlier stream of the model learned their shapes, are translated from
+    their templates without learning, to what the general path gives."""
+    forget_shapes()
+    parts = [_openai("role_chunk", first, n), *(_openai("plain", t, n) for t in texts),
+             _openai("finish_chunk", "stop", n)]
+    if usage:
+        parts.append(_openai("usage_chunk", "", n))
+    body = b"".join([*parts, b"data: [DONE]\n\n"])
+    _feed(_shipped("openai"), body, _event_cuts(body))  # learns the shapes
+    again = cast(Any, _shipped("openai"))
+    shared = frozen_set(again._others)
+    assert shared is not None
+    # (the sentinel itself is not learned from; no usage chunk: nothing to learn)
+    assert [t is not None for t in shared] == [first != "\x00", True, usage]
+    later = body.replace(b'"chatcmpl-x"', b'"chatcmpl-Qz9"')
+    assert _feed(again, later, _event_cuts(later)) == _run(
+        "openai", later, _event_cuts(later), 0)[0]
+    assert frozen_set(again._others) == shared  # matched: nothing learned again

@@ -246,3 +246,87 @@ def test_value_at_and_replaced() -> None:
     new = replaced(value, ("a", 0, "b"), 9)
     assert new == {"a": [{"b": 9}, 2], "c": 3} and value["a"][0]["b"] == 1
     assert new["a"] is not value["a"]
+
+
+FREE = (("id",), ("created",), ("model",))
+
+
+def _free_event(text: str, ident: str, created: int, model: str | None, *, spaced: bool,
+                order: int) -> str:
+    fields: list[tuple[str, Any]] = [
+        ("id", ident), ("created", created),
+        ("choices", [{"index": 0, "delta": {"content": text}}]),
+    ]
+    if model is not None:
+        fields.append(("model", model))
+    if order:
+        fields = fields[order:] + fields[:order]
+    return json.dumps(dict(fields), ensure_ascii=False,
+                      separators=(", ", ": ") if spaced else (",", ":"))
+
+
+@settings(max_examples=150, deadline=None)
+@given(first=st.tuples(TEXTS, TEXTS, COUNTS), model=st.none() | TEXTS, spaced=st.booleans(),
+       order=st.integers(0, 2),
+       later=st.lists(st.tuples(TEXTS, TEXTS, COUNTS, st.none() | TEXTS), min_size=1,
+                      max_size=5),
+       tamper=st.lists(st.tuples(st.integers(0, 120), st.sampled_from(
+           ['"', "\\", "x", "}", "", "0", "-", ".5", "e1", " ", "\n"])), max_size=3))
+def test_free_holes_hit_only_what_json_loads_gives_r67(
+    first: tuple[str, str, int], model: str | None, spaced: bool, order: int,
+    later: list[tuple[str, str, int, str | None]], tamper: list[tuple[int, str]],
+) -> None:
+    """Free holes (per-stream ids, timestamps, model names): a hit on any
+    later event, whatever its free values, escapes or tampered bytes, is an
+    event json.loads decodes to the learned value with only the text and
+    the free fields changed; free values without escapes always hit."""
+    template = Template(PATH, free_paths=FREE)
+    text = _free_event(first[0], first[1], first[2], model, spaced=spaced, order=order)
+    learned = json.loads(text)
+    if not template.learn(text, learned):
+        return  # a sentinel-valued hole (or no proof): nothing to check
+    # an empty id repeats the one before (the free values of one stream's events)
+    later = [(t, i or (later[k - 1][1] if k else first[1]), c if i else (
+        later[k - 1][2] if k else first[2]), m) for k, (t, i, c, m) in enumerate(later)]
+    others = [_free_event(t, i, c, model if m is None else m, spaced=spaced, order=order)
+              for t, i, c, m in later]
+    for t, i, c, m in later:  # through the read path too (`frame`), text by text
+        framed = Template(PATH, free_paths=FREE)
+        assert framed.learn(text, learned) and framed.frame("data: ")
+        event = _free_event(t, i, c, model if m is None else m, spaced=spaced, order=order)
+        assert framed.match_read(f"data: {event}\n\n") == template.match(event)
+    for pos, chars in tamper:
+        victim = others[-1]
+        others.append(victim[:pos] + chars + victim[pos + 1:])
+    for k, other in enumerate(others):
+        hit = template.match(other)
+        if hit is not None:
+            decoded = json.loads(other)
+            expected = replaced(learned, PATH, hit[0])
+            for path in FREE:
+                if value_at(learned, path) is not None:
+                    expected = replaced(expected, path, value_at(decoded, path))
+            assert decoded == expected and len(hit) == 1
+        if k < len(later):
+            t, i, c, m = later[k]
+            free_plain = all(v is None or (v.isprintable() and "\\" not in v and '"' not in v)
+                             for v in (i, model if m is None else m))
+            same_fields = m is None or model is not None  # no model field added
+            if t.isprintable() and free_plain and same_fields and (
+                    c == first[2] or max(c, first[2]) < 10**18):
+                assert hit is not None and hit[0] == t
+
+
+def test_a_frozen_template_matches_alike_and_keeps_no_stream_memory() -> None:
+    """`freeze` (templates shared between threads): the same hits as a live
+    template of that shape, no learning, no per-stream memory written."""
+    text = '{"id":"c1","created":5,"choices":[{"delta":{"content":"A"}}]}'
+    live = Template(PATH, free_paths=FREE)
+    frozen = Template(PATH, free_paths=FREE)
+    assert live.learn(text, json.loads(text)) and frozen.learn(text, json.loads(text))
+    assert frozen.freeze() is frozen and not frozen.learning
+    for other in (text.replace('"A"', '"B"'), text.replace('"A"', '"a\\\\"b"'),
+                  text.replace('"c1"', '"c2"'), text.replace(":5,", ":5.0,"), text + " "):
+        assert frozen.match(other) == live.match(other)
+    assert frozen._seen == "" and live._seen != ""
+    assert not frozen.learn(text, json.loads(text))

@@ -504,3 +504,42 @@ def _reference_features(req: ChatCompletionRequest) -> Any:
 def test_features_equal_reference(data: dict[str, Any]) -> None:
     req = parse_chat_request(data)
     assert repr(features_of(req)) == repr(_reference_features(req))
+
+
+class _Unencodable:
+    def __repr__(self) -> str:
+        return "<unencodable>"
+
+
+_JSONISH = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=6)
+    | st.just(_Unencodable()),
+    lambda inner: st.lists(inner, max_size=4) | st.tuples(inner, inner)
+    | st.dictionaries(st.text(max_size=4) | st.integers() | st.floats() | st.booleans()
+                      | st.none() | st.just(()), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+def _encoded(fn: Any, value: Any) -> tuple[str, Any]:
+    try:
+        return "ok", fn(value)
+    except Exception as exc:  # the exception is compared: type and message
+        return type(exc).__name__, str(exc)
+
+
+@SETTINGS
+@given(_JSONISH, st.integers(0, 3))
+def test_json_body_equals_the_compact_encoder(value: Any, cycle: int) -> None:
+    """`json_body` (a reused encoder for dicts) gives `_COMPACT.encode`'s
+    bytes, or raises its exception, for any value: NaN and infinities,
+    non-string keys, unencodable objects, circular references."""
+    from meshcore.wire.attempt_parts import _COMPACT
+
+    if cycle == 1 and isinstance(value, dict):
+        value["self"] = value
+    elif cycle == 2:
+        value = {"outer": [value, {}]}
+        value["outer"][1]["back"] = value["outer"]
+    reference = _encoded(lambda v: _COMPACT.encode(v).encode("utf-8"), value)
+    assert _encoded(json_body, value) == reference
