@@ -21,8 +21,13 @@ strategy's rule actually looks at, in the order the rule looks at them:
 - session-stickiness: a live session whose model is usable needs nothing
   else (purge and map update as in the class);
 - rate-limit-aware: the first usable member in pool order under its limits;
-- load-balanced: still every candidate (the weighted draw needs them all),
-  but with weights read straight from the model state, no snapshots.
+- load-balanced (`lbselect.py`): an index of the pool's draw weights and
+  candidates, kept exact through watched state fields and a heap of
+  expiring send times, answers the weighted draw in O(log n) per change
+  and per request (O(1) when every weight is equal); a request with many
+  tried or inadmissible members computes the plain definition over the
+  candidates instead (weights read straight from the model state, no
+  snapshots).
 
 Every answer carries the same reason text the class would give, and the
 strategy state changes exactly as in the class. When the shortcut cannot
@@ -37,25 +42,23 @@ member's period key is known to be current for the UTC day (then
 `counters()` changes nothing and skipping it is exact); a decline after it
 is still exact, since the general path's own calls are then no-ops.
 The caches hold configuration-derived values (strategy objects, cost
-orders, provider groups) and two state-derived indexes: `latency_known`
-(models with latency history, kept up to date by `on_success`) and
-`periods_ok` (pool -> UTC day verified). All are rebuilt whenever a
-configuration is installed or a state snapshot restored.
+orders, provider groups) and three state-derived indexes: `latency_known`
+(models with latency history, kept up to date by `on_success`),
+`periods_ok` (pool -> UTC day verified) and the load-balanced indexes
+(`lbselect.py`). All are rebuilt whenever a configuration is installed or
+a state snapshot restored.
 """
 
 from __future__ import annotations
 
 import math
-from bisect import bisect_right
-from itertools import accumulate
 
 from meshcore.actions import Action
 from meshcore.config.schema import MeshConfig
 from meshcore.router.calendar import DAY_S, period_key
 from meshcore.router.custom_strategy import PoolStrategy, strategy_of
+from meshcore.router.lbselect import LoadBalancedOps, Pick
 from meshcore.router.policy import ModelSnapshot, SelectionRequest, StrategyState
-from meshcore.router.rng import derive_rng
-from meshcore.router.selection import SelectionOps
 from meshcore.router.state import RECENT_WINDOW_S, RequestState
 from meshcore.router.strategies import (
     CostFirst,
@@ -67,15 +70,13 @@ from meshcore.router.strategies import (
     SessionStickiness,
     StickUntilFailure,
 )
-from meshcore.router.strategies.base import fraction_from, median, remaining_from
+from meshcore.router.strategies.base import median
 from meshcore.router.strategies.session import purge_expired
-
-Pick = tuple[str, str] | None  # (model ID, reason) or "cannot decide"
 
 COST_CACHE_MAX = 1024
 
 
-class LazySelectOps(SelectionOps):
+class LazySelectOps(LoadBalancedOps):
     """Shortcut selection; see module docstring."""
 
     def _install_config(self, config: MeshConfig) -> None:
@@ -91,6 +92,7 @@ class LazySelectOps(SelectionOps):
         self.latency_known: dict[str, None] = {
             mid: None for mid, m in self.models.items() if m.latencies
         }
+        self.reset_lb()
 
     def pool_strategy_of(self, req: RequestState) -> PoolStrategy:
         """`strategy_of(pool)`, cached per pool config object."""
@@ -354,38 +356,3 @@ class LazySelectOps(SelectionOps):
             if strat.blocked(m.rate_limits, len(recent), m.last_request, self.now.mono) is None:
                 return mid, "first candidate in pool order under its rate limits"
         return None
-
-    def lazy_load_balanced(self, strat: LoadBalanced, req: RequestState) -> Pick:
-        """Still O(pool size) (the draw needs every candidate's weight and
-        their running sum), but without building snapshots: the weights come
-        straight from the model state through the same functions the class
-        uses, and the running sum is searched by bisection."""
-        sel = strat.selection
-        max_rpm = sel.rate_limit_max_rpm
-        weigh = remaining_from if sel.balance_mode == "absolute" else fraction_from
-        cutoff = self.now.mono - RECENT_WINDOW_S
-        cands = self.candidates(req)
-        if not cands:
-            return None
-        raw: list[float | None] = []
-        models = self.models
-        for mid in cands:
-            m = models[mid]
-            recent = m.recent
-            while recent and recent[0] < cutoff:
-                recent.popleft()
-            raw.append(weigh(m.rate_limits, len(recent), max_rpm))
-        known = [w for w in raw if w is not None]
-        fill = median(known) if known else 1.0
-        weights = [max(0.0, w if w is not None else fill) for w in raw]
-        total = sum(weights)
-        if total <= 0.0:
-            return cands[0], "every weight is zero; first candidate in pool order"
-        rng = derive_rng(self.seed, "load-balanced", req.pool.name, req.seq, req.selections)
-        point = rng.random() * total
-        sums = list(accumulate(weights))
-        pick = bisect_right(sums, point)  # the first running sum above the point
-        if pick >= len(weights):  # float-rounding guard, as in the class
-            pick = max(i for i, w in enumerate(weights) if w > 0.0)
-        return cands[pick], (f"weighted random draw (weight {weights[pick]:.3f} "
-                             f"of {total:.3f})")

@@ -32,6 +32,11 @@ from meshcore.router.policy import (
     StrategyState,
 )
 from meshcore.router.state import RECENT_WINDOW_S, RequestState
+from meshcore.types import Operation, RequestFeatures
+
+# (operation, stream, tools, response_format, vision, capability filter,
+# max_context_exceeded): see `SelectionOps.admission_class`
+AdmissionClass = tuple[Operation, bool, bool, str | None, bool, str | None, int | None]
 
 FAST_STRATEGIES = frozenset({"modelmesh.stick-until-failure.v1", "modelmesh.round-robin.v1"})
 
@@ -92,8 +97,18 @@ class SelectionOps(EndingsOps):
         return reason
 
     def compute_admission(self, req: RequestState, mid: str) -> str | None:
+        return self.admission_check(mid, req.features, req.capability_filter,
+                                    req.max_context_exceeded, context=True)
+
+    def admission_check(
+        self, mid: str, f: RequestFeatures, capability_filter: str | None,
+        max_context_exceeded: int | None, context: bool,
+    ) -> str | None:
+        """The R-27 tests in order; with `context` false, all but the fit of
+        prompt + max_tokens into the context window, which is the only test
+        that reads the token counts: the result then depends only on
+        `admission_class()` (load-balanced caches it per class)."""
         cfg = self.config.models[mid]
-        f = req.features
         if f.stream and not cfg.delivery_streaming:
             return "streaming not supported"
         if f.tools and cfg.features.get("tool_calling") is False:
@@ -104,14 +119,14 @@ class SelectionOps(EndingsOps):
             return "json mode not supported"
         if f.vision and cfg.features.get("vision") is False:
             return "vision not supported"
-        if cfg.context_window is not None:
+        if context and cfg.context_window is not None:
             need = f.prompt_tokens + (f.max_tokens or 0)
             if need > cfg.context_window:
                 return f"needs {need} tokens, context window is {cfg.context_window}"
-        if req.capability_filter is not None and not any(
-            is_at_or_under(leaf, req.capability_filter) for leaf in cfg.capabilities
+        if capability_filter is not None and not any(
+            is_at_or_under(leaf, capability_filter) for leaf in cfg.capabilities
         ):
-            return f"no capability under {req.capability_filter}"
+            return f"no capability under {capability_filter}"
         key = (mid, f.operation)
         serves = self.serves_cache.get(key)
         if serves is None:
@@ -119,11 +134,20 @@ class SelectionOps(EndingsOps):
             self.serves_cache[key] = serves
         if not serves:
             return f"does not serve {f.operation.value}"
-        if req.max_context_exceeded is not None:
+        if max_context_exceeded is not None:
             cw = cfg.context_window
-            if cw is not None and cw <= req.max_context_exceeded:
+            if cw is not None and cw <= max_context_exceeded:
                 return "context window not larger than a model that overflowed"
         return None
+
+    @staticmethod
+    def admission_class(req: RequestState) -> AdmissionClass:
+        """Everything `admission_check(..., context=False)` reads from a
+        request (keep in step with it): requests of one class are admitted
+        alike except for the context-window fit."""
+        f = req.features
+        return (f.operation, f.stream, f.tools, f.response_format, f.vision,
+                req.capability_filter, req.max_context_exceeded)
 
     def candidates(self, req: RequestState) -> list[str]:
         """The members of `req` in pool order that may serve it now."""
@@ -247,6 +271,8 @@ class SelectionOps(EndingsOps):
             m = self.models[mid]
             if mid in req.exhausted or self.providers[m.provider_id].status.value != "active":
                 continue
+            if m.status is not ModelStatus.STANDBY:  # R-56: standby models only; a
+                continue  # half-open one is not standby (and its trial may be in flight)
             if any(r in excluded for r in m.reasons):
                 continue
             w = self.recovery_wall(m)

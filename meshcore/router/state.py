@@ -8,6 +8,22 @@ produced it. Standby reasons are a dict from `Reason` to the wall time at
 which that reason may clear (None = latched until a probe or a command),
 plus a monotonic cooldown deadline for `error_threshold`. Quota counters
 carry their period key and reset lazily when the key changes (R-45).
+
+Watched fields: load-balanced keeps an index of its pools' draw weights
+and candidates (`lbselect.py`) up to date instead of rescanning every
+member per request. It needs to learn which models changed, whichever
+module changes them, so the fields that decide a model's eligibility
+(`eligible()`) or its weight are properties over private slots:
+`status`, `trial_in_flight`, `probe_in_flight`, `rate_limits` and
+`last_request` (set on every send, right after the send time is appended
+to `recent`; the index processes the expiry of `recent` entries itself),
+and a provider's `status` and `trial_in_flight`. Assigning a different
+value (`is not` the old one; for `last_request` any value, since two sends
+at one instant assign the same time) records the model or provider ID in
+the `watch` dict the index attached (`send_watch` for `last_request`,
+which only matters to pools that count sends; None: nobody watches). In-place
+changes of `recent` must be followed by setting `last_request`, as
+`send()` does.
 """
 
 from __future__ import annotations
@@ -26,9 +42,11 @@ RECENT_WINDOW_S = 60.0  # `ModelState.recent` keeps the send times of the last m
 
 @dataclass(slots=True)
 class ModelState:
+    """One model's health, counters and rate data (see module docstring)."""
+
     model_id: str
     provider_id: str
-    status: ModelStatus = ModelStatus.ACTIVE
+    _status: ModelStatus = ModelStatus.ACTIVE
     reasons: dict[Reason, float | None] = field(default_factory=dict)  # reason -> clears at wall
     cooldown_until: float | None = None  # monotonic, error_threshold only
     failure_count: int = 0
@@ -41,11 +59,11 @@ class ModelState:
     spend: float = 0.0
     latencies: deque[float] = field(default_factory=deque)
     ttfts: deque[float] = field(default_factory=deque)
-    trial_in_flight: bool = False
-    probe_in_flight: bool = False
-    rate_limits: RateLimitInfo | None = None
+    _trial_in_flight: bool = False
+    _probe_in_flight: bool = False
+    _rate_limits: RateLimitInfo | None = None
     recent: deque[float] = field(default_factory=deque)  # monotonic send times, 60 s window
-    last_request: float | None = None
+    _last_request: float | None = None
     standby_since_wall: float | None = None
     total_requests: int = 0
     total_tokens: int = 0
@@ -53,6 +71,69 @@ class ModelState:
     total_completion: int = 0
     total_cost: float = 0.0
     version: int = 0
+    watch: dict[str, None] | None = field(default=None, compare=False, repr=False)
+    send_watch: dict[str, None] | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def status(self) -> ModelStatus:
+        """Health state (watched)."""
+        return self._status
+
+    @status.setter
+    def status(self, value: ModelStatus) -> None:
+        if value is not self._status:
+            self._status = value
+            if self.watch is not None:
+                self.watch[self.model_id] = None
+
+    @property
+    def trial_in_flight(self) -> bool:
+        """A half-open trial request is in flight (watched)."""
+        return self._trial_in_flight
+
+    @trial_in_flight.setter
+    def trial_in_flight(self, value: bool) -> None:
+        if value is not self._trial_in_flight:
+            self._trial_in_flight = value
+            if self.watch is not None:
+                self.watch[self.model_id] = None
+
+    @property
+    def probe_in_flight(self) -> bool:
+        """A probe is in flight (watched)."""
+        return self._probe_in_flight
+
+    @probe_in_flight.setter
+    def probe_in_flight(self, value: bool) -> None:
+        if value is not self._probe_in_flight:
+            self._probe_in_flight = value
+            if self.watch is not None:
+                self.watch[self.model_id] = None
+
+    @property
+    def rate_limits(self) -> RateLimitInfo | None:
+        """The last response's rate-limit data (R-55; watched)."""
+        return self._rate_limits
+
+    @rate_limits.setter
+    def rate_limits(self, value: RateLimitInfo | None) -> None:
+        if value is not self._rate_limits:
+            self._rate_limits = value
+            if self.watch is not None:
+                self.watch[self.model_id] = None
+
+    @property
+    def last_request(self) -> float | None:
+        """Monotonic time of the last send (watched: marks a send)."""
+        return self._last_request
+
+    @last_request.setter
+    def last_request(self, value: float | None) -> None:
+        # every assignment counts (two sends at the same instant set the same
+        # value, but each appended to `recent`)
+        self._last_request = value
+        if self.send_watch is not None:
+            self.send_watch[self.model_id] = None
 
     def error_rate(self) -> float:
         if not self.window:
@@ -67,18 +148,45 @@ class ModelState:
 
 @dataclass(slots=True)
 class ProviderState:
+    """One provider's health (see module docstring)."""
+
     provider_id: str
-    status: ProviderStatus = ProviderStatus.ACTIVE
+    _status: ProviderStatus = ProviderStatus.ACTIVE
     reason: str | None = None
     until_wall: float | None = None  # half-open due (no background probes)
     consecutive_outage: int = 0
     key_index: int = 0
     keys_failed: set[int] = field(default_factory=set)
-    trial_in_flight: bool = False
+    _trial_in_flight: bool = False
     probe_in_flight: bool = False
     recovery_policy: str = "on_probe_success"
     probe_interval_s: float = 300.0
     max_cooldown_s: float = 300.0
+    watch: dict[str, None] | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def status(self) -> ProviderStatus:
+        """Health state (watched)."""
+        return self._status
+
+    @status.setter
+    def status(self, value: ProviderStatus) -> None:
+        if value is not self._status:
+            self._status = value
+            if self.watch is not None:
+                self.watch[self.provider_id] = None
+
+    @property
+    def trial_in_flight(self) -> bool:
+        """A half-open trial is in flight (watched)."""
+        return self._trial_in_flight
+
+    @trial_in_flight.setter
+    def trial_in_flight(self, value: bool) -> None:
+        if value is not self._trial_in_flight:
+            self._trial_in_flight = value
+            if self.watch is not None:
+                self.watch[self.provider_id] = None
 
 
 @dataclass(slots=True)

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from meshcore.router.rng import derive_rng, stable_hash64, uniform
+from meshcore.router.rng import Derivation, derive_bits53, derive_rng, stable_hash64, uniform
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -114,3 +114,59 @@ def test_uniform_within_bounds_and_reproducible(
     a = uniform(seed, "backoff", rid, low=low, high=high)
     assert low <= a <= high
     assert a == uniform(seed, "backoff", rid, low=low, high=high)
+
+
+# ---- the encoding, prefix derivations and digest bits (load-balanced) -------------
+
+
+def _encode_v1(parts: tuple[str | int, ...]) -> bytes:
+    """The canonical encoding as first written; `_encode` must keep its bytes
+    (every derived value of every purpose depends on them)."""
+    out = bytearray()
+    for part in parts:
+        if isinstance(part, bool) or not isinstance(part, int | str):
+            raise TypeError(f"rng ids must be str or int, not {type(part).__name__}")
+        if isinstance(part, int):
+            body = str(part).encode("ascii")
+            tag = b"i"
+        else:
+            body = part.encode("utf-8")
+            tag = b"s"
+        out += tag + len(body).to_bytes(4, "big") + body
+    return bytes(out)
+
+
+ID = st.one_of(st.integers(-(2**200), 2**200), st.text(max_size=40))
+
+
+@settings(max_examples=300, deadline=None)
+@given(parts=st.lists(ID, max_size=6))
+def test_encoding_bytes_are_unchanged(parts: list[str | int]) -> None:
+    from meshcore.router.rng import _encode
+
+    assert _encode(tuple(parts)) == _encode_v1(tuple(parts))
+
+
+def test_derived_values_are_pinned() -> None:
+    """Values recorded before the encoder was rewritten (backoff jitter and
+    rendezvous hashing must not move) and the load-balanced draw bits."""
+    assert derive_rng(42, "backoff", "req-1", 3).random() == 0.8177936698408556
+    assert stable_hash64("session-1", "openai.gpt-4o") == 5869733439131933616
+    assert derive_bits53(42, "load-balanced", "chat", 7, 0) == 7677557174927485
+
+
+@settings(max_examples=200, deadline=None)
+@given(seed=st.integers(-(2**70), 2**70), purpose=st.text(max_size=12),
+       prefix=st.lists(ID, max_size=3), a=st.integers(-(10**40), 10**40),
+       b=st.integers(0, 10**6))
+def test_prefix_derivation_equals_the_whole_derivation(
+    seed: int, purpose: str, prefix: list[str | int], a: int, b: int
+) -> None:
+    d = Derivation(seed, purpose, *prefix)
+    whole = derive_bits53(seed, purpose, *prefix, a, b)
+    assert d.bits53(a, b) == whole
+    assert d.bits53_ints(a, b) == whole
+    assert 0 <= whole < 2**53
+    digest = hashlib.blake2b(_encode_v1((seed, purpose, *prefix, a, b)), digest_size=16,
+                             person=b"meshcore-rng-v1").digest()
+    assert whole == int.from_bytes(digest, "big") >> (128 - 53)  # the digest's first 53 bits

@@ -35,6 +35,8 @@ __all__ = [
     "BuiltinStrategy",
     "best_index",
     "fraction_from",
+    "header_fraction",
+    "header_remaining",
     "median",
     "rate_fraction",
     "rate_remaining",
@@ -116,14 +118,35 @@ def _clamp01(x: float) -> float:
     return min(1.0, max(0.0, x))
 
 
-def fraction_from(rl: RateLimitInfo | None, recent_60s: int, max_rpm: int) -> float | None:
-    """`rate_fraction` from its inputs: the last rate-limit data and the
-    local count of requests sent in the last 60 s."""
+def header_fraction(rl: RateLimitInfo | None) -> float | None:
+    """remaining/limit from the rate-limit headers alone (requests, else
+    tokens); None when they do not give it."""
     if rl is not None:
         if rl.requests_remaining is not None and rl.requests_limit:
             return _clamp01(rl.requests_remaining / rl.requests_limit)
         if rl.tokens_remaining is not None and rl.tokens_limit:
             return _clamp01(rl.tokens_remaining / rl.tokens_limit)
+    return None
+
+
+def header_remaining(rl: RateLimitInfo | None) -> float | None:
+    """Remaining capacity from the rate-limit headers alone (requests, else
+    tokens); None when they do not give it."""
+    if rl is not None:
+        if rl.requests_remaining is not None:
+            return float(max(0, rl.requests_remaining))
+        if rl.tokens_remaining is not None:
+            return float(max(0, rl.tokens_remaining))
+    return None
+
+
+def fraction_from(rl: RateLimitInfo | None, recent_60s: int, max_rpm: int) -> float | None:
+    """`rate_fraction` from its inputs: the last rate-limit data and the
+    local count of requests sent in the last 60 s (used only when the
+    headers give nothing: `header_fraction`)."""
+    frac = header_fraction(rl)
+    if frac is not None:
+        return frac
     if max_rpm > 0:
         return _clamp01((max_rpm - recent_60s) / max_rpm)
     return None
@@ -131,11 +154,9 @@ def fraction_from(rl: RateLimitInfo | None, recent_60s: int, max_rpm: int) -> fl
 
 def remaining_from(rl: RateLimitInfo | None, recent_60s: int, max_rpm: int) -> float | None:
     """`rate_remaining` from its inputs (see `fraction_from`)."""
-    if rl is not None:
-        if rl.requests_remaining is not None:
-            return float(max(0, rl.requests_remaining))
-        if rl.tokens_remaining is not None:
-            return float(max(0, rl.tokens_remaining))
+    rem = header_remaining(rl)
+    if rem is not None:
+        return rem
     if max_rpm > 0:
         return float(max(0, max_rpm - recent_60s))
     return None

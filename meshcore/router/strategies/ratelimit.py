@@ -15,9 +15,13 @@ counting of the requests sent in the last 60 s against `max_rpm`.
   capacity: `relative` weight = remaining/limit, `absolute` weight =
   remaining. Candidates without rate data get the median of the known
   weights (1 for all when none is known); if every weight is zero the
-  first candidate is taken. The draw comes from
-  `derive_rng(seed, "load-balanced", pool, request_seq, attempt_index)`, so
-  it is reproducible and independent of every other random decision.
+  first candidate is taken. The draw is `weighted.exact_draw`: exact
+  rational arithmetic (no float sums, so the result does not depend on the
+  order of additions and an incremental index can reproduce it exactly),
+  with the uniform's 53 bits from `derive_bits53(seed, "load-balanced",
+  pool, request_seq, attempt_index)`, so it is reproducible and independent
+  of every other random decision. The router's shortcut
+  (`lbselect.py`) gives the same choice and reason without this class.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from meshcore.router.policy import ModelSnapshot, SelectionRequest, SelectionResult, StrategyState
-from meshcore.router.rng import derive_rng
+from meshcore.router.rng import derive_bits53
 from meshcore.router.strategies.base import (
     BuiltinStrategy,
     best_index,
@@ -34,6 +38,7 @@ from meshcore.router.strategies.base import (
     rate_fraction,
     rate_remaining,
 )
+from meshcore.router.weighted import exact_draw
 from meshcore.types import RateLimitInfo
 
 __all__ = ["LoadBalanced", "RateLimitAware"]
@@ -119,19 +124,11 @@ class LoadBalanced(BuiltinStrategy):
         members: Sequence[str],
     ) -> SelectionResult:
         weights = self.scores(candidates, req)
-        total = sum(weights)
-        if total <= 0.0:
+        drawn = exact_draw(weights, derive_bits53(
+            req.seed, "load-balanced", req.pool.name, req.request_seq, req.attempt_index))
+        if drawn is None:
             return self.result(candidates[0], weights[0],
                                "every weight is zero; first candidate in pool order")
-        rng = derive_rng(req.seed, "load-balanced", req.pool.name, req.request_seq,
-                         req.attempt_index)
-        point = rng.random() * total
-        acc = 0.0
-        pick = max(i for i, w in enumerate(weights) if w > 0.0)  # float-rounding guard
-        for i, w in enumerate(weights):
-            acc += w
-            if w > 0.0 and point < acc:
-                pick = i
-                break
+        pick, total = drawn
         return self.result(candidates[pick], weights[pick],
                            f"weighted random draw (weight {weights[pick]:.3f} of {total:.3f})")
