@@ -9,7 +9,8 @@ text fields of the `summary` and `full` log levels itself (R-92).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import copy
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from meshcore.frozen import fast_frozen
@@ -61,7 +62,18 @@ class RequestLogEntry:
     error: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"type": "log", **asdict(self)}
+        """`{"type": "log", **asdict(self)}`, built field by field (one per
+        finished request: `asdict` walks and deep-copies every value); only
+        `error`, the one container, is deep-copied, as `asdict` does."""
+        out: dict[str, Any] = {"type": "log"}
+        for name in _LOG_FIELDS:
+            out[name] = getattr(self, name)
+        if self.error is not None:
+            out["error"] = copy.deepcopy(self.error)
+        return out
+
+
+_LOG_FIELDS = tuple(f.name for f in fields(RequestLogEntry))
 
 
 @fast_frozen

@@ -28,8 +28,12 @@ from typing import Any
 from adapters.observability.base import METHOD_OF, SinkSettings
 from adapters.observability.redact import Redactor
 from meshcore.actions import Action, Deliver, Emit, Fail
-from meshcore.records import RequestLogEntry, StatsFlush, TraceEntry
+from meshcore.records import RequestLogEntry, RoutingEvent, StatsFlush, TraceEntry
 from meshcore.router.calendar import iso_utc
+
+_STREAM_OF_CLASS: dict[type, str] = {
+    RoutingEvent: "events", RequestLogEntry: "logs", StatsFlush: "stats", TraceEntry: "traces",
+}
 
 __all__ = ["ERROR_TRACE_INTERVAL", "BoundSink", "Observability", "request_texts"]
 
@@ -118,6 +122,10 @@ class Observability:
         self.dropped = 0
         self.needs_texts = any(
             "logs" in s.settings.streams and s.settings.level != "metadata" for s in self.sinks)
+        # record classes no sink takes: never turned into dicts
+        wanted = {stream for s in self.sinks for stream in s.settings.streams}
+        self._unwanted = tuple(cls for cls, stream in _STREAM_OF_CLASS.items()
+                               if stream not in wanted)
         self.wants_attempts = [s for s in self.sinks if hasattr(s.sink, "attempts")]
 
     @property
@@ -135,18 +143,22 @@ class Observability:
         acts = list(actions)
         ends = {a.request_id: a for a in acts if isinstance(a, (Deliver, Fail))}
         pools: dict[str, str | None] = {}
+        unwanted = self._unwanted
         for a in acts:
             if not isinstance(a, Emit):
                 continue
             rec = a.record
+            is_log = isinstance(rec, RequestLogEntry)
+            if is_log:
+                pools[rec.request_id] = rec.pool  # the attempts sinks need it
+            if isinstance(rec, unwanted):
+                continue  # no sink takes this stream
             texts = None
-            if isinstance(rec, RequestLogEntry):
-                pools[rec.request_id] = rec.pool
-                if self.needs_texts and texts_for is not None and not rec.probe:
-                    try:
-                        texts = texts_for(rec, ends.get(rec.request_id))
-                    except Exception:
-                        texts = None
+            if is_log and self.needs_texts and texts_for is not None and not rec.probe:
+                try:
+                    texts = texts_for(rec, ends.get(rec.request_id))
+                except Exception:
+                    texts = None
             to_dict = getattr(rec, "to_dict", None)
             if callable(to_dict):
                 self.publish(to_dict(), texts)

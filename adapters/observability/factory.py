@@ -40,14 +40,28 @@ from meshcore.errors import ConfigurationError
 __all__ = ["build_observability", "default_console", "make_sink", "secret_values"]
 
 
+QUIET_LEVELS = frozenset({"warning", "error", "critical"})
+"""Log levels at which the default console shows traces only (see `default_console`)."""
+
+
 def default_console(min_severity: str = "info") -> dict[str, Any]:
-    """The proxy's default sink (R-90): console with the given trace level."""
+    """The proxy's default sink (R-90): console with the given trace level.
+
+    At `debug` and `info` it prints every stream: one line per request, the
+    routing events, statistics and traces. From `warning` up only the
+    traces at or above that severity (attempt failures, deactivations and
+    errors are traces too): the per-request lines, events and statistics are
+    informational, and a proxy started with `--log-level WARNING` or `ERROR`
+    is expected to stay quiet while all is well. Unwanted streams are not
+    even turned into records, so a quiet proxy does not pay for them."""
     from meshcore.config.common import Ctx
 
     ctx = Ctx()
-    sink = normalise_sink(ctx, {"connector": "modelmesh.console.v1",
-                                "tracing": {"min_severity": min_severity}},
-                          "observability", STREAMS)
+    body: dict[str, Any] = {"connector": "modelmesh.console.v1",
+                            "tracing": {"min_severity": min_severity}}
+    if min_severity.lower() in QUIET_LEVELS:
+        body["streams"] = ["traces"]
+    sink = normalise_sink(ctx, body, "observability", STREAMS)
     assert sink is not None
     return sink
 
