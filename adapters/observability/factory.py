@@ -49,8 +49,8 @@ def default_console(min_severity: str = "info") -> dict[str, Any]:
 
     At `debug` and `info` it prints every stream: one line per request, the
     routing events, statistics and traces. From `warning` up only the
-    traces at or above that severity (attempt failures, deactivations and
-    errors are traces too): the per-request lines, events and statistics are
+    traces at or above that severity (a failed attempt is a warning trace,
+    a deactivation an error trace): the per-request lines, events and statistics are
     informational, and a proxy started with `--log-level WARNING` or `ERROR`
     is expected to stay quiet while all is well. Unwanted streams are not
     even turned into records, so a quiet proxy does not pay for them."""
