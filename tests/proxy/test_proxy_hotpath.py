@@ -165,3 +165,40 @@ def test_backend_options_loop_choice() -> None:
             backend_options("asyncio", "uvloop")
     with pytest.raises(ValueError, match="loop must be one of"):
         backend_options("asyncio", "libuv")
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_the_disconnect_watcher_starts_only_for_calls_still_running(
+        backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On asyncio a call answered within WATCH_AFTER_S never starts a watcher
+    task (it would cost as much as the rest of the app's work); a slower one
+    does; under trio every routed call gets one at once."""
+    from adapters.proxy import app as app_module
+
+    started: list[str] = []
+    real = ProxyApp._watch_disconnect
+
+    async def counting(receive: Any, flight: Any) -> None:
+        started.append(flight.pool)
+        await real(receive, flight)
+
+    monkeypatch.setattr(ProxyApp, "_watch_disconnect", staticmethod(counting))
+
+    async def body(app: ProxyApp) -> None:
+        r = await asgi(app, "POST", "/v1/chat/completions", body={**CHAT, "model": "fast"})
+        assert r.status == 200  # answered in a few ms
+        fast = len(started)
+        r = await asgi(app, "POST", "/v1/chat/completions", body={**CHAT, "model": "slow"})
+        assert r.status == 200
+        if backend == "asyncio":
+            assert fast == 0 and started == ["slow"]
+        else:
+            assert started == ["fast", "slow"]
+        assert not app.flights
+
+    monkeypatch.setattr(app_module, "WATCH_AFTER_S", 1.0)  # far above a fast answer
+    with FakeProviderServer() as quick, FakeProviderServer([{"delay": 2.0}]) as slow:
+        cfg = provider_config([quick, slow])
+        cfg["pools"]["fast"] = {"models": ["p0.m0"]}
+        cfg["pools"]["slow"] = {"models": ["p1.m1"]}
+        run(make_app(cfg), body, backend)
