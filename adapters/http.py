@@ -34,6 +34,7 @@ from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
 
 import httpcore
+from httpcore._models import ByteStream
 
 from adapters.aio_net import AutoBackend
 from meshcore.types import FailureKind
@@ -137,7 +138,44 @@ def normalise_headers(
 ) -> list[tuple[str, str]]:
     """Decoded, lowercased headers with time values turned into seconds:
     `retry-after` given as an HTTP-date (R-38) and Anthropic `*-reset` RFC
-    3339 times (R-55) become decimal seconds from `wall_now`."""
+    3339 times (R-55) become decimal seconds from `wall_now`. Decoded names
+    are cached per raw name (bounded; `normalise_headers_general` is the
+    uncached path the tests prove equal)."""
+    out: list[tuple[str, str]] = []
+    names = _NAMES
+    for name_raw, value_raw in raw:
+        name = names.get(name_raw)
+        if name is None:
+            name = _name_of(name_raw)
+            if len(names) >= 512:
+                names.clear()
+            names[name_raw] = name
+        value = (value_raw.decode("latin-1") if isinstance(value_raw, bytes)
+                 else value_raw).strip()
+        if name in _TIME_HEADERS and value and not _is_number(value):
+            value = _seconds_value(name, value, wall_now)
+        out.append((name, value))
+    return out
+
+
+_NAMES: dict[bytes | str, str] = {}
+_TIME_HEADERS = _RESET_HEADERS | {"retry-after"}
+
+
+def _name_of(name_raw: bytes | str) -> str:
+    return (name_raw.decode("latin-1") if isinstance(name_raw, bytes) else name_raw).lower()
+
+
+def _seconds_value(name: str, value: str, wall_now: float) -> str:
+    secs = (http_date_seconds(value, wall_now) if name == "retry-after"
+            else rfc3339_seconds(value, wall_now))
+    return value if secs is None else _fmt_seconds(secs)
+
+
+def normalise_headers_general(
+    raw: Iterable[tuple[bytes | str, bytes | str]], wall_now: float
+) -> list[tuple[str, str]]:
+    """`normalise_headers` without the name cache (the general path)."""
     out: list[tuple[str, str]] = []
     for name_raw, value_raw in raw:
         name = (name_raw.decode("latin-1") if isinstance(name_raw, bytes) else name_raw).lower()
@@ -164,28 +202,96 @@ def encode_headers(
     out = [(n.encode("latin-1"), v.encode("latin-1")) for n, v in headers]
     names = {n.lower() for n, _ in out}
     if url is not None and b"host" not in names:
-        netloc = urlsplit(url).netloc.rsplit("@", 1)[-1]
-        out.insert(0, (b"host", netloc.encode("idna" if not netloc.isascii() else "ascii")))
+        out.insert(0, (b"host", _host_of(url)))
     if body is not None and b"content-length" not in names and b"transfer-encoding" not in names:
         out.append((b"content-length", str(len(body)).encode("ascii")))
     return out
 
 
-_URLS: dict[str, httpcore.URL] = {}
+def _host_of(url: str) -> bytes:
+    """The `Host` header value of `url` (its netloc without user info)."""
+    netloc = urlsplit(url).netloc.rsplit("@", 1)[-1]
+    return netloc.encode("idna" if not netloc.isascii() else "ascii")
+
+
+def _encode_headers(headers: Iterable[tuple[str, str]], host: bytes,
+                    body: bytes) -> list[tuple[bytes, bytes]]:
+    """`encode_headers` with the `Host` value of the URL known. The encoded
+    headers (Host added) are cached per (headers, Host) (bounded): an
+    attempt's headers are the same from one request to the next, only the
+    body length changes; every call gets its own list."""
+    items = tuple(headers)
+    try:
+        cached = _ENCODED.get((items, host))
+    except TypeError:  # unhashable items: encoded (and refused) as they are
+        cached = None
+    if cached is None:
+        out = [(n.encode("latin-1"), v.encode("latin-1")) for n, v in items]
+        names = {n.lower() for n, _ in out}
+        if b"host" not in names:
+            out.insert(0, (b"host", host))
+        cached = (out, b"content-length" not in names and b"transfer-encoding" not in names)
+        try:
+            if len(_ENCODED) >= 256:
+                _ENCODED.clear()
+            _ENCODED[(items, host)] = cached
+        except TypeError:
+            pass
+    out = cached[0].copy()
+    if cached[1]:
+        out.append((b"content-length", str(len(body)).encode("ascii")))
+    return out
+
+
+_ENCODED: dict[tuple[tuple[tuple[str, str], ...], bytes],
+               tuple[list[tuple[bytes, bytes]], bool]] = {}
+
+
+_URLS: dict[str, tuple[httpcore.URL, bytes | None]] = {}
+"""Per URL string: httpcore's parsed URL and the `Host` value (None when
+`urlsplit` refuses the URL: the general path then raises as before)."""
+
+_METHODS: dict[str, bytes] = {"GET": b"GET", "POST": b"POST"}
 
 
 def core_request(method: str, url: str, headers: Iterable[tuple[str, str]], body: bytes,
                  timeout_s: float) -> httpcore.Request:
     """The httpcore request for one HTTP exchange of an attempt. Parsed URLs
-    are cached per URL string (httpcore never changes a URL object), which
-    saves a `urlparse` per request on the hot path."""
-    parsed = _URLS.get(url)
-    if parsed is None:
+    and their `Host` values are cached per URL string (httpcore never
+    changes a URL object), which saves a `urlparse` and a `urlsplit` per
+    request on the hot path. The request object is built directly: its
+    headers are bytes pairs already (`_encode_headers`), its method an
+    ASCII verb, its content bytes, so httpcore's argument checks would only
+    copy them (`request_general` is the checked construction; the tests
+    prove the two equal)."""
+    cached = _URLS.get(url)
+    if cached is None:
         if len(_URLS) > 256:
             _URLS.clear()
-        parsed = _URLS[url] = httpcore.URL(url)
+        try:
+            host: bytes | None = _host_of(url)
+        except ValueError:
+            host = None
+        cached = _URLS[url] = (httpcore.URL(url), host)
+    parsed, host = cached
+    verb = _METHODS.get(method)
+    if host is None or verb is None or type(body) is not bytes:
+        return request_general(method, url, headers, body, timeout_s)
+    req = httpcore.Request.__new__(httpcore.Request)
+    req.method = verb
+    req.url = parsed
+    req.headers = _encode_headers(headers, host, body)
+    req.stream = ByteStream(body)
+    req.extensions = {"timeout": timeout_extension(timeout_s)}
+    return req
+
+
+
+def request_general(method: str, url: str, headers: Iterable[tuple[str, str]], body: bytes,
+                    timeout_s: float) -> httpcore.Request:
+    """`core_request` through httpcore's checked constructor (the general path)."""
     return httpcore.Request(
-        method, parsed, headers=encode_headers(headers, url, body), content=body,
+        method, httpcore.URL(url), headers=encode_headers(headers, url, body), content=body,
         extensions={"timeout": timeout_extension(timeout_s)},
     )
 
