@@ -168,7 +168,11 @@ def _run(sid: str, sc: dict[str, Any], state: StrategyState) -> SelectionResult 
     try:
         return strat.select(sc["cands"], sc["req"], state, sc["members"])
     except SessionUnavailable as exc:
-        assert sid.endswith("session-stickiness.v1") and sc["sel"].affinity_mode == "strict"
+        # strict affinity: session-stickiness itself, or as priority-selection's fallback
+        sticky = sid.endswith("session-stickiness.v1") or (
+            sid.endswith("priority-selection.v1")
+            and sc["sel"].fallback_strategy.endswith("session-stickiness.v1"))
+        assert sticky and sc["sel"].affinity_mode == "strict"
         return f"unavailable:{exc.model_id}"
     except NoSelection:
         assert sid.endswith("priority-selection.v1") and sc["sel"].fallback_strategy == "error"
