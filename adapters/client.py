@@ -16,7 +16,7 @@ import asyncio
 import sys
 import threading
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, fields
 from dataclasses import replace as dc_replace
@@ -33,6 +33,7 @@ from adapters.engine import Engine, Final
 from adapters.middleware import MiddlewareChain
 from adapters.namespaces import Audio, CallOptions, Chat, Embeddings, Images, Models, SpeechResult
 from adapters.recording import draw_seed
+from adapters.streams import AsyncStream, Stream
 from meshcore.actions import SendAttempt
 from meshcore.capabilities import resolve_ex
 from meshcore.config.membership import most_specific_pool
@@ -40,7 +41,6 @@ from meshcore.errors import ModelMeshError, UnknownPoolError
 from meshcore.events import BackgroundProbes, ConfigChanged, OperatorCommand, Tick
 from meshcore.types import Operation
 from meshcore.wire.models import (
-    ChatCompletionChunk,
     CompletionRequest,
     ModelList,
     SpeechResponse,
@@ -271,36 +271,6 @@ class ClientCore:
         self._command("activate", target)
 
 
-class Stream:
-    """A sync stream of `ChatCompletionChunk`s; `close()` cancels the request."""
-
-    def __init__(self, gen: Iterator[Any]) -> None:
-        self._gen = gen
-
-    def __iter__(self) -> Iterator[ChatCompletionChunk]:
-        """The driver's generator itself (it yields only chunks here)."""
-        return self._gen
-
-    def __next__(self) -> ChatCompletionChunk:
-        while True:
-            item = next(self._gen)
-            if isinstance(item, ChatCompletionChunk):
-                return item
-
-    def close(self) -> None:
-        """Stop early: the in-flight attempt is cancelled, its connection closed."""
-        close = getattr(self._gen, "close", None)
-        if close is not None:
-            close()
-
-    def __enter__(self) -> Stream:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
-
-
 class MeshClient(ClientCore):
     """The sync client (API.md section 1). Shareable across threads."""
 
@@ -400,34 +370,6 @@ class AsyncModels:
     async def list(self) -> ModelList:
         """The pools (`id` = pool name, `owned_by: modelmesh`)."""
         return model_list(self._client._pool_names())
-
-
-class AsyncStream:
-    """An async stream of `ChatCompletionChunk`s; `aclose()` cancels the request."""
-
-    def __init__(self, agen: AsyncGenerator[Any, None]) -> None:
-        self._agen = agen
-
-    def __aiter__(self) -> AsyncIterator[ChatCompletionChunk]:
-        """The driver's async generator itself (it yields only chunks here)."""
-        return self._agen
-
-    async def __anext__(self) -> ChatCompletionChunk:
-        while True:
-            item = await self._agen.__anext__()
-            if isinstance(item, ChatCompletionChunk):
-                return item
-
-    async def aclose(self) -> None:
-        """Stop early: the in-flight attempt is cancelled, its connection closed."""
-        await self._agen.aclose()
-
-    async def __aenter__(self) -> AsyncStream:
-        return self
-
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
-        await self.aclose()
 
 
 _BASE_LOOP_TIME = asyncio.BaseEventLoop.time  # `return time.monotonic()`
