@@ -28,6 +28,7 @@ by, model/provider status changes) are the same.
 from __future__ import annotations
 
 import copy
+import os
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -403,7 +404,8 @@ class RouterMachine(RuleBasedStateMachine):
 
 # PROPS_EXAMPLES=N runs the state machine longer (e.g. 1500 before a release)
 RouterMachine.TestCase.settings = settings(
-    max_examples=int(__import__("os").environ.get("PROPS_EXAMPLES", "60")), stateful_step_count=40, deadline=None,
+    max_examples=int(os.environ.get("PROPS_EXAMPLES", "60")), stateful_step_count=40,
+    deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 TestRouterStateMachine = RouterMachine.TestCase
