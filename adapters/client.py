@@ -439,8 +439,13 @@ class AsyncMeshClient(ClientCore):
             self._deferred.extend(probes)
 
     async def _call(self, operation: Operation, data: dict[str, Any],
-                    options: CallOptions) -> Any:
-        request = self._prepare(operation, data)
+                    options: CallOptions, request: CompletionRequest | None = None) -> Any:
+        """Route one call; `request` is `data` already parsed by `parse_request`
+        (the proxy validates the body before routing and passes it on)."""
+        if request is None:
+            request = self._prepare(operation, data)
+        else:
+            self._check_open()
         if self._tg is None or not self._discovery_started:
             await self._discovery_step()
         if self._deferred:

@@ -86,9 +86,9 @@ def _child(kind: str, config: str, loop: str) -> int:
         real = client._call
         canned: dict[str, Any] = {}
 
-        async def call(op: Any, data: dict[str, Any], options: Any) -> Any:
+        async def call(op: Any, data: dict[str, Any], options: Any, request: Any = None) -> Any:
             if "r" not in canned:  # one real call, then the same result every time
-                canned["r"] = await real(op, data, options)
+                canned["r"] = await real(op, data, options, request)
             return canned["r"]
 
         client._call = call  # type: ignore[method-assign]

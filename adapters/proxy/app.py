@@ -441,7 +441,7 @@ class ProxyApp:
             raise invalid_request("model: a pool name, capability or model ID is required",
                                   "model")
         try:
-            parse_request(op, data)
+            request = parse_request(op, data)  # validated once; the client routes it as is
         except (ValueError, TypeError) as exc:
             raise invalid_request(str(exc), param_of(str(exc))) from None
         options = self._options(flight.headers)
@@ -451,7 +451,7 @@ class ProxyApp:
         token = RUN_META.set(meta)
         try:
             try:
-                result = await self.client._call(op, data, options)
+                result = await self.client._call(op, data, options, request)
             except ModelMeshError as exc:
                 raise error_for_exception(exc, pool) from None
             if isinstance(result, AsyncStream):
