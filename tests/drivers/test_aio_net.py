@@ -120,7 +120,7 @@ def test_reset_connection_is_read_error() -> None:
     run(main)
 
 
-def test_connect_refused_and_timeout() -> None:
+def test_connect_refused_is_connect_error() -> None:
     async def main() -> None:
         with socket.socket() as s:  # a port nobody listens on
             s.bind(("127.0.0.1", 0))
