@@ -27,13 +27,14 @@ from typing import Any
 import anyio
 import httpcore
 
-from adapters.driver_sync import _items, _partial
 from adapters.engine import (
     AttemptTiming,
     Engine,
     Final,
     Run,
+    caller_items,
     models_probe_fact,
+    received_so_far,
     transport_failure,
     with_timing,
 )
@@ -160,7 +161,7 @@ class AsyncDriver:
                     if ctx is not None and ctx.override is not None:
                         finished = True  # an on_error hook answered
                         await self.probes(eng.handle(RequestCancelled(run.request_id)))
-                        for item in _items(override_items(ctx, streamed), streamed):
+                        for item in caller_items(override_items(ctx, streamed), streamed):
                             yield item
                         return
                 elif isinstance(action, Commit):
@@ -184,7 +185,7 @@ class AsyncDriver:
         except BaseException:
             if not finished:
                 finished = True
-                usage, chars = _partial(run.current)
+                usage, chars = received_so_far(run.current)
                 # handle() is synchronous: it runs even inside a cancelled scope.
                 probes = eng.handle(RequestCancelled(run.request_id, usage, chars))
                 if probes and self.probe_sink is not None:

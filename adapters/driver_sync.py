@@ -35,7 +35,9 @@ from adapters.engine import (
     Engine,
     Final,
     Run,
+    caller_items,
     models_probe_fact,
+    received_so_far,
     transport_failure,
     with_timing,
 )
@@ -63,7 +65,7 @@ from meshcore.events import (
     RequestSubmitted,
     Tick,
 )
-from meshcore.types import FailureKind, Usage
+from meshcore.types import FailureKind
 from meshcore.wire.attempt import Attempt, HttpRequest
 from meshcore.wire.models import ChatCompletionChunk, CompletionRequest
 from meshcore.wire.tokens import features_of
@@ -145,7 +147,7 @@ class SyncDriver:
                     if ctx is not None and ctx.override is not None:
                         finished = True  # R-108: an on_error hook answered
                         self._probes(eng.handle(RequestCancelled(run.request_id)))
-                        yield from _items(override_items(ctx, streamed), streamed)
+                        yield from caller_items(override_items(ctx, streamed), streamed)
                         return
                 elif isinstance(action, Commit):
                     run.committed = action.attempt_id
@@ -166,7 +168,7 @@ class SyncDriver:
         except BaseException:
             if not finished:
                 finished = True
-                usage, chars = _partial(run.current)
+                usage, chars = received_so_far(run.current)
                 self._probes(eng.handle(RequestCancelled(run.request_id, usage, chars)))
             raise
         finally:
@@ -342,18 +344,3 @@ class SyncDriver:
             IO_DEADLINE.reset(token)
         fact = models_probe_fact(send.attempt_id, status, body, kind)
         self._probes(eng.handle(with_timing(fact, (eng.clock() - started) * 1000.0, None)))
-
-
-def _items(items: list[Any], streamed: bool) -> list[Any]:
-    """The items of an `on_error` answer (R-108) the caller receives: only
-    the chunks of a streamed request."""
-    return [i for i in items if isinstance(i, ChatCompletionChunk)] if streamed else items
-
-
-def _partial(attempt: Attempt | None) -> tuple[Usage | None, int]:
-    """Usage and output characters an in-flight attempt had received (R-42)."""
-    if attempt is None:
-        return None, 0
-    u = attempt.usage
-    usage = Usage(u.prompt_tokens, u.completion_tokens) if u is not None else None
-    return usage, len(attempt.partial_text)

@@ -18,7 +18,8 @@ the resolved key (a provider whose URL was resolved apart from its config
 is rebuilt once per provider and URL, not per attempt), picking the bound
 that limits the next socket operation (and the `FailureKind` to report when
 it hits; `AttemptTiming.read_bound` / `read_deadline` are the per-chunk
-forms for a streamed body), building probe requests.
+forms for a streamed body), building probe requests, the items of an
+`on_error` answer the caller gets, and what an interrupted attempt had received.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ from meshcore.config.schema import ProviderConfig
 from meshcore.events import AttemptFailed, AttemptSucceeded, Event
 from meshcore.frozen import fast_frozen
 from meshcore.router.router import Router
-from meshcore.types import FailureKind, Instant, Operation
+from meshcore.types import FailureKind, Instant, Operation, Usage
 from meshcore.wire.attempt import Attempt, HttpRequest
 from meshcore.wire.models import (
     ChatCompletionChunk,
@@ -409,6 +410,21 @@ class AttemptTiming:
     def timed(self, fact: AttemptSucceeded | AttemptFailed) -> AttemptSucceeded | AttemptFailed:
         """`fact` with the latency and time to first content measured here."""
         return with_timing(fact, (self._clock() - self.started) * 1000.0, self.ttft)
+
+
+def caller_items(items: list[Any], streamed: bool) -> list[Any]:
+    """The items of an `on_error` answer (R-108) the caller receives: only
+    the chunks of a streamed request."""
+    return [i for i in items if isinstance(i, ChatCompletionChunk)] if streamed else items
+
+
+def received_so_far(attempt: Attempt | None) -> tuple[Usage | None, int]:
+    """Usage and output characters an in-flight attempt had received (R-42)."""
+    if attempt is None:
+        return None, 0
+    u = attempt.usage
+    usage = Usage(u.prompt_tokens, u.completion_tokens) if u is not None else None
+    return usage, len(attempt.partial_text)
 
 
 def transport_failure(run: Run, attempt_id: str, attempt: Attempt, exc: BaseException,
