@@ -412,14 +412,22 @@ class FakeProviderServer:
                    extra: list[tuple[str, str]], drip: float = 0.0) -> bool:
         if status in (204, 304):
             raw = b""
-        self._send(conn, self._head(status, content_type, extra, len(raw)))
+        head = self._head(status, content_type, extra, len(raw))
         if drip > 0:
+            self._send(conn, head)
             for i in range(0, len(raw), _DRIP):
                 self._wait(drip)
                 self._send(conn, h11.Data(data=raw[i : i + _DRIP]))
-        elif raw:
-            self._send(conn, h11.Data(data=raw))
-        self._send(conn, h11.EndOfMessage())
+            self._send(conn, h11.EndOfMessage())
+            return True
+        # a whole response in one write, as a server with the body in hand
+        # usually sends a small one (one TCP segment, one wake-up of the peer)
+        h = conn.h11
+        data = h.send(head) or b""
+        if raw:
+            data += h.send(h11.Data(data=raw)) or b""
+        data += h.send(h11.EndOfMessage()) or b""
+        self._sendall(conn, data)
         return True
 
     def _stream(self, conn: _Conn, route: Route, call: Call, step: FaultStep,
