@@ -149,6 +149,9 @@ async def serve_app(app: ProxyApp, sock: socket.socket, *, backend: str,
     """Serve `app` on `sock` (whose ownership passes to hypercorn)."""
     from hypercorn.config import Config as HypercornConfig
 
+    from adapters.proxy.coalesce import install
+
+    install()  # a response head leaves with its first body piece (one write)
     config = HypercornConfig()
     config.bind = [f"fd://{sock.detach()}"]
     config.graceful_timeout = app.settings.shutdown_timeout + 5.0
