@@ -8,8 +8,8 @@ idle connection (quadratic). With the few connections of a sequential client
 this is invisible; with tens of concurrent streams (the proxy) it became most
 of the process's CPU time and cut streaming throughput several-fold.
 
-`LeanConnectionPool` / `LeanAsyncConnectionPool` replace only that planning
-step, keeping its contract (which requests get which connections, which
+`LeanConnectionPool` / `LeanAsyncConnectionPool` replace that planning step,
+keeping its contract (which requests get which connections, which
 connections are handed back for closing):
 
 - closed connections are dropped on every plan, as before;
@@ -23,28 +23,52 @@ connections are handed back for closing):
   a new connection while under `max_connections`, else replaces an idle
   connection, exactly like httpcore.
 
-The async pool also hands out `LeanAsyncHTTPConnection`s: httpcore's
-HTTP/1.1 connection takes an anyio lock three times per request (the
-connection's request lock, the HTTP/1.1 state lock at the start and at the
-end of the response), and an uncontended anyio lock still yields one event
-loop iteration per acquire. Its locks are `FastLock`s (anyio's
-`fast_acquire`: no yield when the lock is free; waiting and fairness when it
-is not), which saves those loop iterations on every request.
+Both pools hand out the lean HTTP/1.1 connections of `adapters.lean11` for
+plain HTTP/1.1 (no proxy, no HTTP/2: httpcore's own classes otherwise), and
+replace the pool's request path around them (`handle_request` /
+`handle_async_request`), keeping its steps: the request is queued, the plan
+assigns it a connection, a connection that turned unavailable meanwhile
+sends it back to the queue, an exception or cancellation removes it and
+re-plans, and closing the response hands the connection back (removes the
+request, re-plans, closes what the plan dropped). What it no longer pays for
+on every request:
+
+- the wake-up event of a queued request (a `threading.Event`, or an anyio
+  event found through sniffio) is made only when the request has to wait;
+  a request that finds a connection at once never makes one;
+- the lean connection's response is returned as it is, its body handed the
+  pool to release on close, instead of a second `Response` built through
+  httpcore's checked constructor around a pool stream (one generator layer
+  less per body chunk);
+- the async pool shields connection closing from cancellation only when
+  there is a connection to close.
 
 The overrides rely on httpcore 1.0's pool internals (`_connections`,
-`_requests`, `create_connection`, the request's `is_queued` /
-`assign_to_connection`); `pyproject.toml` pins httpcore below 1.1 and
-`tests/drivers/test_pool.py` checks the pools against real servers.
+`_requests`, `_optional_thread_lock`, `_close_connections`,
+`create_connection`, the pool streams, the request's `is_queued` /
+`assign_to_connection` / `clear_connection` / `wait_for_connection`);
+`pyproject.toml` pins httpcore below 1.1 and `tests/drivers/test_pool.py`
+and `tests/drivers/test_lean_http11.py` check the pools against real servers.
 """
 
 from __future__ import annotations
 
+import threading
 import time
-import types
 from typing import Any
 
 import anyio
 import httpcore
+from httpcore._async.connection_pool import PoolByteStream as AsyncPoolByteStream
+from httpcore._sync.connection_pool import PoolByteStream
+
+from adapters.lean11 import (
+    FastLock,
+    LeanAsyncBody,
+    LeanAsyncHTTPConnection,
+    LeanBody,
+    LeanHTTPConnection,
+)
 
 __all__ = [
     "SWEEP_S",
@@ -52,9 +76,12 @@ __all__ = [
     "LeanAsyncConnectionPool",
     "LeanAsyncHTTPConnection",
     "LeanConnectionPool",
+    "LeanHTTPConnection",
 ]
 
 SWEEP_S = 1.0  # the whole-pool expiry sweep runs at most this often
+_SCHEMES = (b"http", b"https", b"ws", b"wss")  # (httpcore refuses the others)
+_NO_TIMEOUTS: dict[str, float] = {}
 
 
 class _LeanPlan:
@@ -118,69 +145,145 @@ class _LeanPlan:
         return closing
 
 
+class _PoolRequest:
+    """httpcore's `PoolRequest` whose wake-up event is made only when the
+    request has to wait for a connection (under the pool's lock, which every
+    assignment holds, so no wake-up is lost)."""
+
+    __slots__ = ("_event", "_lock", "connection", "request")
+
+    def __init__(self, request: httpcore.Request, lock: Any) -> None:
+        self.request = request
+        self.connection: Any = None
+        self._event: threading.Event | None = None
+        self._lock = lock
+
+    def assign_to_connection(self, connection: Any) -> None:
+        self.connection = connection
+        if self._event is not None:
+            self._event.set()
+
+    def clear_connection(self) -> None:
+        self.connection = None
+        self._event = None
+
+    def is_queued(self) -> bool:
+        return self.connection is None
+
+    def wait_for_connection(self, timeout: float | None = None) -> Any:
+        if self.connection is None:
+            with self._lock:
+                event = None
+                if self.connection is None:
+                    event = self._event = threading.Event()
+            if event is not None and not event.wait(None if timeout == float("inf")
+                                                    else timeout):
+                raise httpcore.PoolTimeout()
+        assert self.connection is not None
+        return self.connection
+
+
 class LeanConnectionPool(_LeanPlan, httpcore.ConnectionPool):
-    """`httpcore.ConnectionPool` with the cheap planning step (sync driver)."""
+    """`httpcore.ConnectionPool` with the cheap planning step, the lean
+    request path and `LeanHTTPConnection`s (sync driver)."""
+
+    def create_connection(self, origin: httpcore.Origin) -> httpcore.ConnectionInterface:
+        if self._proxy is not None or self._http2 or not self._http1:
+            return super().create_connection(origin)
+        return LeanHTTPConnection(
+            origin=origin, ssl_context=self._ssl_context,
+            keepalive_expiry=self._keepalive_expiry, http1=True, http2=False,
+            retries=self._retries, local_address=self._local_address, uds=self._uds,
+            network_backend=self._network_backend, socket_options=self._socket_options)
+
+    def handle_request(self, request: httpcore.Request) -> httpcore.Response:
+        if request.url.scheme not in _SCHEMES:
+            return super().handle_request(request)  # (raises UnsupportedProtocol)
+        timeout = request.extensions.get("timeout", _NO_TIMEOUTS).get("pool", None)
+        lock = self._optional_thread_lock
+        pool_request = _PoolRequest(request, lock)
+        try:
+            with lock:
+                self._requests.append(pool_request)
+                closing = self._assign_requests_to_connections()
+            while True:
+                if closing:
+                    self._close_connections(closing)
+                connection = pool_request.wait_for_connection(timeout)
+                try:
+                    if type(connection) is LeanHTTPConnection:
+                        response = connection.exchange(request)  # (assigned by origin)
+                    else:
+                        response = connection.handle_request(request)
+                    break
+                except httpcore.ConnectionNotAvailable:
+                    pool_request.clear_connection()  # taken meanwhile: plan again
+                with lock:
+                    closing = self._assign_requests_to_connections()
+        except BaseException as exc:
+            with lock:
+                if pool_request in self._requests:
+                    self._requests.remove(pool_request)
+                closing = self._assign_requests_to_connections()
+            self._close_connections(closing)
+            raise exc from None
+        stream = response.stream
+        if type(stream) is LeanBody:
+            stream.pool, stream.pool_request = self, pool_request
+            return response
+        return httpcore.Response(  # httpcore's own connection: its pool stream
+            status=response.status, headers=response.headers,
+            content=PoolByteStream(stream=stream, pool_request=pool_request,  # type: ignore[arg-type]
+                                   pool=self),
+            extensions=response.extensions)
+
+    def release_request(self, pool_request: Any) -> None:
+        """A response was closed: its request leaves the pool, which re-plans."""
+        with self._optional_thread_lock:
+            self._requests.remove(pool_request)
+            closing = self._assign_requests_to_connections()
+        if closing:
+            self._close_connections(closing)
 
 
-class FastLock:
-    """An async lock (asyncio or trio, through anyio) whose uncontended
-    acquire does not yield to the event loop; a contended one waits in
-    order. Stands in for httpcore's `AsyncLock` (same `async with` use)."""
+class _AsyncPoolRequest:
+    """httpcore's `AsyncPoolRequest` whose wake-up event is made only when
+    the request has to wait (one event loop thread: no lock needed)."""
 
-    __slots__ = ("_lock",)
+    __slots__ = ("_event", "connection", "request")
 
-    def __init__(self) -> None:
-        self._lock: anyio.Lock | None = None  # made on first use, inside the loop
+    def __init__(self, request: httpcore.Request) -> None:
+        self.request = request
+        self.connection: Any = None
+        self._event: anyio.Event | None = None
 
-    async def __aenter__(self) -> FastLock:
-        lock = self._lock
-        if lock is None:
-            lock = self._lock = anyio.Lock(fast_acquire=True)
-        await lock.acquire()
-        return self
+    def assign_to_connection(self, connection: Any) -> None:
+        self.connection = connection
+        if self._event is not None:
+            self._event.set()
 
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: types.TracebackType | None) -> None:
-        assert self._lock is not None
-        self._lock.release()
+    def clear_connection(self) -> None:
+        self.connection = None
+        self._event = None
 
+    def is_queued(self) -> bool:
+        return self.connection is None
 
-class _LeanHTTP11Connection(httpcore.AsyncHTTP11Connection):
-    def __init__(self, origin: httpcore.Origin, stream: httpcore.AsyncNetworkStream,
-                 keepalive_expiry: float | None = None) -> None:
-        super().__init__(origin=origin, stream=stream, keepalive_expiry=keepalive_expiry)
-        self._state_lock = FastLock()  # type: ignore[assignment]
-
-
-class LeanAsyncHTTPConnection(httpcore.AsyncHTTPConnection):
-    """httpcore's connection for plain HTTP/1.1 (no proxy, no HTTP/2: what
-    the async driver's pool makes), with `FastLock`s."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._request_lock = FastLock()  # type: ignore[assignment]
-
-    async def handle_async_request(self, request: httpcore.Request) -> httpcore.Response:
-        if not self.can_handle_request(request.url.origin):
-            raise RuntimeError(f"Attempted to send request to {request.url.origin} "
-                               f"on connection to {self._origin}")
-        if self._connection is None:
+    async def wait_for_connection(self, timeout: float | None = None) -> Any:
+        if self.connection is None:
+            event = self._event = anyio.Event()
             try:
-                async with self._request_lock:
-                    if self._connection is None:
-                        stream = await self._connect(request)
-                        self._connection = _LeanHTTP11Connection(
-                            origin=self._origin, stream=stream,
-                            keepalive_expiry=self._keepalive_expiry)
-            except BaseException:
-                self._connect_failed = True
-                raise
-        return await self._connection.handle_async_request(request)
+                with anyio.fail_after(timeout):
+                    await event.wait()
+            except TimeoutError as exc:
+                raise httpcore.PoolTimeout(exc) from exc
+        assert self.connection is not None
+        return self.connection
 
 
 class LeanAsyncConnectionPool(_LeanPlan, httpcore.AsyncConnectionPool):
-    """`httpcore.AsyncConnectionPool` with the cheap planning step and
-    `LeanAsyncHTTPConnection`s (async driver)."""
+    """`httpcore.AsyncConnectionPool` with the cheap planning step, the lean
+    request path and `LeanAsyncHTTPConnection`s (async driver)."""
 
     def create_connection(self, origin: httpcore.Origin) -> httpcore.AsyncConnectionInterface:
         if self._proxy is not None or self._http2 or not self._http1:
@@ -190,3 +293,51 @@ class LeanAsyncConnectionPool(_LeanPlan, httpcore.AsyncConnectionPool):
             keepalive_expiry=self._keepalive_expiry, http1=True, http2=False,
             retries=self._retries, local_address=self._local_address, uds=self._uds,
             network_backend=self._network_backend, socket_options=self._socket_options)
+
+    async def handle_async_request(self, request: httpcore.Request) -> httpcore.Response:
+        if request.url.scheme not in _SCHEMES:
+            return await super().handle_async_request(request)  # (raises UnsupportedProtocol)
+        timeout = request.extensions.get("timeout", _NO_TIMEOUTS).get("pool", None)
+        pool_request = _AsyncPoolRequest(request)
+        requests: list[Any] = self._requests
+        requests.append(pool_request)
+        try:
+            while True:
+                closing = self._assign_requests_to_connections()
+                if closing:
+                    await self._close_connections(closing)
+                connection = pool_request.connection
+                if connection is None:
+                    connection = await pool_request.wait_for_connection(timeout)
+                try:
+                    if type(connection) is LeanAsyncHTTPConnection:
+                        response = await connection.exchange(request)  # (assigned by origin)
+                    else:
+                        response = await connection.handle_async_request(request)
+                    break
+                except httpcore.ConnectionNotAvailable:
+                    pool_request.clear_connection()  # taken meanwhile: plan again
+        except BaseException as exc:
+            requests.remove(pool_request)
+            closing = self._assign_requests_to_connections()
+            if closing:
+                await self._close_connections(closing)  # (shielded by httpcore)
+            raise exc from None
+        stream = response.stream
+        if type(stream) is LeanAsyncBody:
+            stream.pool, stream.pool_request = self, pool_request
+            return response
+        return httpcore.Response(  # httpcore's own connection: its pool stream
+            status=response.status, headers=response.headers,
+            content=AsyncPoolByteStream(stream=stream, pool_request=pool_request,  # type: ignore[arg-type]
+                                        pool=self),
+            extensions=response.extensions)
+
+    async def release_request(self, pool_request: Any) -> None:
+        """A response was closed: its request leaves the pool, which re-plans
+        (closing what the plan dropped, shielded by httpcore)."""
+        requests: list[Any] = self._requests
+        requests.remove(pool_request)
+        closing = self._assign_requests_to_connections()
+        if closing:
+            await self._close_connections(closing)

@@ -1,0 +1,593 @@
+"""Lean HTTP/1.1 connections for the drivers' pools (httpcore 1.0, h11 0.16).
+
+httpcore's HTTP/1.1 connection is written for every use httpcore has: each
+request opens five `Trace` context managers (which do nothing unless a
+`trace` extension or debug logging asks for them), each h11 event read goes
+through a `contextlib` `map_exceptions` context manager (about 36 of them
+for a streamed answer), every outgoing header is checked by h11's regexes
+again on every request, the response is rebuilt by the pool through
+httpcore's checked `Response` constructor (`typing.Mapping` isinstance
+checks), and each body chunk climbs four generator layers (response, pool
+stream, connection stream, the connection's event loop) to reach the
+caller. In async, httpcore's pool also enters a shielded cancel scope on
+every response close, and the connection's anyio locks yield to the event
+loop.
+
+`LeanHTTP11Connection` / `LeanAsyncHTTP11Connection` keep httpcore's class
+(state machine, `is_available` / `is_idle` / `has_expired` / `is_closed`,
+keep-alive expiry, `close`) and replace only the per-request path:
+
+- the request is sent and the response head read in one method, with h11's
+  exceptions mapped by plain `try`/`except` exactly as httpcore maps them
+  (`h11.LocalProtocolError` while building the request ->
+  `httpcore.LocalProtocolError`, `h11.RemoteProtocolError` while reading ->
+  `httpcore.RemoteProtocolError`, network errors pass through, a write
+  error is ignored so that the server's answer is still read);
+- request headers reach h11 already validated: each distinct (name, value)
+  pair is validated once by h11's own `normalize_and_validate` and cached;
+  a request's list is assembled from the cached triples into h11's
+  `Headers`, which `h11.Request` takes without validating again (method and
+  target are still checked by h11 on every request). A list with more than
+  one framing header (Content-Length / Transfer-Encoding) is validated as a
+  whole, so h11 itself judges duplicates and conflicts. This relies on h11
+  0.16's private `Headers` / `normalize_and_validate` and `h11.Request`'s
+  `_parsed` flag: `H11_PREVALIDATED` is False on any other h11 version (or
+  if those names are gone), and `h11.Request` then validates every
+  request's headers itself, as in httpcore;
+- the response is a `LeanResponse` (an `httpcore.Response` built without the
+  argument checks) whose `iter_stream()` / `aiter_stream()` is the body's
+  own event loop: one generator between the caller and h11. It is iterable
+  once, closes its connection when closed before its end, and hands the
+  connection back to the pool (`release_request`) when closed;
+- the async connection takes no lock on the normal path (its state changes
+  have no await between check and set) and enters a shielded cancel scope
+  only to close a connection on an error, cancellation or early close, so a
+  cancelled attempt never leaves a half-read connection in the pool. Its
+  locks (around connecting, and httpcore's state lock on the traced path)
+  are `FastLock`s: anyio's `fast_acquire`, no event loop iteration when the
+  lock is free (an uncontended anyio lock otherwise yields once per acquire).
+
+A request with a `trace` extension, or with debug logging of
+`httpcore.http11` on, takes httpcore's own path (traces are kept). 1xx
+informational responses are skipped and 101 / CONNECT upgrades hand an
+upgrade stream over, as httpcore does. `tests/drivers/test_lean_http11.py`
+checks the behaviours on real loopback servers and compares the lean
+connections with httpcore's on random responses cut into random reads.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import typing
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import anyio
+import h11
+import httpcore
+from httpcore._async.http11 import AsyncHTTP11UpgradeStream
+from httpcore._async.http11 import HTTPConnectionState as AsyncState
+from httpcore._models import ByteStream
+from httpcore._sync.http11 import HTTP11UpgradeStream, HTTPConnectionState
+
+__all__ = [
+    "H11_PREVALIDATED",
+    "FastLock",
+    "LeanAsyncBody",
+    "LeanAsyncHTTP11Connection",
+    "LeanAsyncHTTPConnection",
+    "LeanBody",
+    "LeanHTTP11Connection",
+    "LeanHTTPConnection",
+    "LeanResponse",
+    "h11_headers",
+]
+
+try:  # h11's private header form, checked against h11 0.16 only
+    from h11._headers import Headers, normalize_and_validate
+except ImportError:  # pragma: no cover (another h11: every request validated by h11)
+    Headers = normalize_and_validate = None  # type: ignore[assignment,misc]
+H11_PREVALIDATED = (Headers is not None
+                    and str(getattr(h11, "__version__", "")).startswith("0.16."))
+"""Whether request headers are validated once per distinct pair (h11 0.16,
+whose private `Headers` / `normalize_and_validate` this was checked against;
+on any other h11, `h11.Request` validates every request's headers itself)."""
+
+_LOG = logging.getLogger("httpcore.http11")  # httpcore's traces log here at DEBUG
+_NEW, _IDLE = HTTPConnectionState.NEW, HTTPConnectionState.IDLE
+_ANEW, _AIDLE = AsyncState.NEW, AsyncState.IDLE  # (a separate enum in httpcore)
+_DONE, _SEND_RESPONSE = h11.DONE, h11.SEND_RESPONSE
+_NEED_DATA, _PAUSED = h11.NEED_DATA, h11.PAUSED
+_Data, _EndOfMessage = h11.Data, h11.EndOfMessage
+_H11Response, _Informational = h11.Response, h11.InformationalResponse
+_NO_TIMEOUTS: dict[str, float] = {}
+_DISCONNECTED = "Server disconnected without sending a response."
+_FRAMING = (b"content-length", b"transfer-encoding")
+_VERSIONS = {b"1.1": b"HTTP/1.1", b"1.0": b"HTTP/1.0"}
+
+_VALID: dict[Any, tuple[bytes, bytes, bytes]] = {}
+"""Per request header pair: h11's validated (raw name, lowercased name,
+value) triple (bounded: cleared at `_VALID_MAX` pairs)."""
+_VALID_MAX = 1024
+
+
+def h11_headers(headers: list[Any]) -> Headers:
+    """`headers` in h11's validated form, exactly as `normalize_and_validate`
+    gives it. Each distinct pair is validated once (cached). A list that
+    h11 would refuse, or with more than one framing header, or with an
+    unhashable pair, is validated by h11 as a whole, so that h11 itself
+    gives the verdict (and the same first error). Only with `H11_PREVALIDATED`."""
+    assert H11_PREVALIDATED
+    valid = _VALID
+    items: list[tuple[bytes, bytes, bytes]] = []
+    framing = 0
+    try:
+        for pair in headers:
+            item = valid.get(pair)
+            if item is None:
+                (item,) = normalize_and_validate([pair])._full_items
+                if len(valid) >= _VALID_MAX:
+                    valid.clear()
+                valid[pair] = item
+            if item[1] in _FRAMING:
+                framing += 1
+            items.append(item)
+    except (TypeError, ValueError, h11.LocalProtocolError):
+        return normalize_and_validate(headers)
+    if framing > 1:
+        return normalize_and_validate(headers)
+    return Headers(items)
+
+
+def _h11_request(request: httpcore.Request) -> h11.Request:
+    """The h11 event of `request` (h11's errors mapped as httpcore maps them)."""
+    method, target = request.method, request.url.target
+    try:
+        if not H11_PREVALIDATED:  # (h11's public, validating form)
+            return h11.Request(method=method, target=target, headers=request.headers)
+        return h11.Request(method=method, target=target, headers=h11_headers(request.headers),
+                           _parsed=type(method) is bytes and type(target) is bytes)
+    except h11.LocalProtocolError as exc:
+        raise httpcore.LocalProtocolError(exc) from exc
+
+
+def _debugging(request: httpcore.Request) -> bool:
+    """Whether `request` must take httpcore's traced path."""
+    return "trace" in request.extensions or _LOG.isEnabledFor(logging.DEBUG)
+
+
+class _Releaser(typing.Protocol):
+    """The pool a sync response is handed back to when it is closed."""
+
+    def release_request(self, pool_request: Any) -> None: ...
+
+
+class _AsyncReleaser(typing.Protocol):
+    """The pool an async response is handed back to when it is closed."""
+
+    async def release_request(self, pool_request: Any) -> None: ...
+
+
+class LeanResponse(httpcore.Response):
+    """An `httpcore.Response` built without httpcore's argument checks (its
+    headers are h11's bytes pairs already), whose body iterates straight
+    from its connection when it is a lean body."""
+
+    def __init__(self, status: int, *, headers: list[tuple[bytes, bytes]],
+                 content: Any, extensions: dict[str, Any]) -> None:
+        self.status = status
+        self.headers = headers
+        self.stream = content
+        self.extensions = extensions
+        self._stream_consumed = False
+
+    def iter_stream(self) -> Iterator[bytes]:
+        stream = self.stream
+        if type(stream) is LeanBody:
+            return stream.chunks(self)
+        return super().iter_stream()  # pragma: no cover (lean responses carry lean bodies)
+
+    def close(self) -> None:
+        stream = self.stream
+        if type(stream) is LeanBody:
+            stream.close()
+        else:  # pragma: no cover
+            super().close()
+
+    def aiter_stream(self) -> AsyncIterator[bytes]:
+        stream = self.stream
+        if type(stream) is LeanAsyncBody:
+            return stream.chunks(self)
+        return super().aiter_stream()  # pragma: no cover
+
+    async def aclose(self) -> None:
+        stream = self.stream
+        if type(stream) is LeanAsyncBody:
+            await stream.aclose()
+        else:  # pragma: no cover
+            await super().aclose()
+
+
+def _consume(response: httpcore.Response | None, how: str) -> None:
+    if response is None:
+        return
+    if response._stream_consumed:
+        raise RuntimeError(f"Attempted to call '{how}' more than once.")
+    response._stream_consumed = True
+
+
+def _upgraded(request: httpcore.Request, status: int) -> bool:
+    return status == 101 or (request.method == b"CONNECT" and 200 <= status < 300)
+
+
+# ---------------------------------------------------------------- sync
+
+
+class LeanBody:
+    """A response body read from a `LeanHTTP11Connection` (sync). A pool
+    that hands the response out sets `pool` / `pool_request`: closing the
+    body then releases the request (`pool.release_request`)."""
+
+    __slots__ = ("_closed", "_conn", "_timeout", "pool", "pool_request")
+
+    def __init__(self, conn: LeanHTTP11Connection, timeout: float | None) -> None:
+        self._conn = conn
+        self._timeout = timeout
+        self._closed = False
+        self.pool: _Releaser | None = None
+        self.pool_request: Any = None
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self.chunks(None)
+
+    def chunks(self, response: httpcore.Response | None) -> Iterator[bytes]:
+        """The body's pieces, one per h11 `Data` event; closes the response
+        on any exception (or when closed before its end)."""
+        _consume(response, "for ... in response.iter_stream()")
+        conn = self._conn
+        h11c = conn._h11_state
+        next_event = h11c.next_event
+        read = conn._network_stream.read
+        size, timeout = conn.READ_NUM_BYTES, self._timeout
+        try:
+            while True:
+                try:
+                    event = next_event()
+                except h11.RemoteProtocolError as exc:
+                    raise httpcore.RemoteProtocolError(exc) from exc
+                if type(event) is _Data:
+                    yield bytes(event.data)
+                elif event is _NEED_DATA:
+                    data = read(size, timeout)
+                    if not data and h11c.their_state is _SEND_RESPONSE:
+                        raise httpcore.RemoteProtocolError(_DISCONNECTED)
+                    h11c.receive_data(data)
+                elif type(event) is _EndOfMessage or event is _PAUSED:
+                    return
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Close the response: the connection goes idle when the exchange is
+        complete (else it is closed), then the pool request is released."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._conn._response_closed()
+        finally:
+            if self.pool is not None:
+                self.pool.release_request(self.pool_request)
+
+
+class LeanHTTP11Connection(httpcore.HTTP11Connection):
+    """httpcore's HTTP/1.1 connection with the lean request path (sync)."""
+
+    def __init__(self, origin: httpcore.Origin, stream: httpcore.NetworkStream,
+                 keepalive_expiry: float | None = None) -> None:
+        super().__init__(origin=origin, stream=stream, keepalive_expiry=keepalive_expiry)
+        self._state_lock = threading.Lock()  # type: ignore[assignment]  # (same use)
+
+    def handle_request(self, request: httpcore.Request) -> httpcore.Response:
+        if not self.can_handle_request(request.url.origin):
+            raise RuntimeError(f"Attempted to send request to {request.url.origin} on "
+                               f"connection to {self._origin}")
+        return self.exchange(request)
+
+    def exchange(self, request: httpcore.Request) -> httpcore.Response:
+        """`handle_request` for a request known to be for this origin."""
+        if _debugging(request):
+            return super().handle_request(request)
+        with self._state_lock:
+            if self._state is _NEW or self._state is _IDLE:
+                self._request_count += 1
+                self._state = HTTPConnectionState.ACTIVE
+                self._expire_at = None
+            else:
+                raise httpcore.ConnectionNotAvailable()
+        try:
+            timeouts = request.extensions.get("timeout", _NO_TIMEOUTS)
+            h11c = self._h11_state
+            stream = self._network_stream
+            try:
+                timeout = timeouts.get("write", None)
+                stream.write(h11c.send(_h11_request(request)), timeout)
+                body = request.stream
+                assert type(body) is ByteStream or isinstance(body, typing.Iterable)
+                for chunk in body:
+                    stream.write(h11c.send(_Data(data=chunk)), timeout)
+                end = h11c.send(_EndOfMessage())
+                if end:
+                    stream.write(end, timeout)
+            except httpcore.WriteError:
+                pass  # the server may have answered already: read its response
+            timeout = timeouts.get("read", None)
+            size = self.READ_NUM_BYTES
+            while True:
+                try:
+                    event = h11c.next_event()
+                except h11.RemoteProtocolError as exc:
+                    raise httpcore.RemoteProtocolError(exc) from exc
+                if event is _NEED_DATA:
+                    data = stream.read(size, timeout)
+                    if not data and h11c.their_state is _SEND_RESPONSE:
+                        raise httpcore.RemoteProtocolError(_DISCONNECTED)
+                    h11c.receive_data(data)
+                elif type(event) is _H11Response or (
+                        type(event) is _Informational and event.status_code == 101):
+                    break
+            head = typing.cast(h11.Response, event)
+            status = head.status_code
+            network: httpcore.NetworkStream = stream
+            if _upgraded(request, status):
+                network = HTTP11UpgradeStream(stream, h11c.trailing_data[0])
+            version = head.http_version
+            return LeanResponse(status, headers=head.headers.raw_items(),
+                                content=LeanBody(self, timeout), extensions={
+                                    "http_version": _VERSIONS.get(version) or b"HTTP/" + version,
+                                    "reason_phrase": head.reason,
+                                    "network_stream": network})
+        except BaseException:
+            self._response_closed()
+            raise
+
+
+class LeanHTTPConnection(httpcore.HTTPConnection):
+    """httpcore's connection for plain HTTP/1.1 (no proxy, no HTTP/2: what
+    the sync driver's pool makes), on a `LeanHTTP11Connection`."""
+
+    def handle_request(self, request: httpcore.Request) -> httpcore.Response:
+        if not self.can_handle_request(request.url.origin):
+            raise RuntimeError(f"Attempted to send request to {request.url.origin} "
+                               f"on connection to {self._origin}")
+        return self.exchange(request)
+
+    def exchange(self, request: httpcore.Request) -> httpcore.Response:
+        """`handle_request` for a request known to be for this origin (the
+        pool assigned it by origin)."""
+        conn = self._connection
+        if conn is None:
+            try:
+                with self._request_lock:
+                    if self._connection is None:
+                        stream = self._connect(request)
+                        self._connection = LeanHTTP11Connection(
+                            origin=self._origin, stream=stream,
+                            keepalive_expiry=self._keepalive_expiry)
+            except BaseException:
+                self._connect_failed = True
+                raise
+            conn = self._connection
+        if type(conn) is LeanHTTP11Connection:
+            return conn.exchange(request)
+        return conn.handle_request(request)  # pragma: no cover
+
+
+# ---------------------------------------------------------------- async
+
+
+class FastLock:
+    """An async lock (asyncio or trio, through anyio) whose uncontended
+    acquire does not yield to the event loop; a contended one waits in
+    order. Stands in for httpcore's `AsyncLock` (same `async with` use)."""
+
+    __slots__ = ("_lock",)
+
+    def __init__(self) -> None:
+        self._lock: anyio.Lock | None = None  # made on first use, inside the loop
+
+    async def __aenter__(self) -> FastLock:
+        lock = self._lock
+        if lock is None:
+            lock = self._lock = anyio.Lock(fast_acquire=True)
+        await lock.acquire()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._lock is not None
+        self._lock.release()
+
+
+class LeanAsyncBody:
+    """A response body read from a `LeanAsyncHTTP11Connection` (`pool` /
+    `pool_request` as in `LeanBody`)."""
+
+    __slots__ = ("_closed", "_conn", "_timeout", "pool", "pool_request")
+
+    def __init__(self, conn: LeanAsyncHTTP11Connection, timeout: float | None) -> None:
+        self._conn = conn
+        self._timeout = timeout
+        self._closed = False
+        self.pool: _AsyncReleaser | None = None
+        self.pool_request: Any = None
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self.chunks(None)
+
+    async def chunks(self, response: httpcore.Response | None) -> AsyncIterator[bytes]:
+        """The body's pieces, one per h11 `Data` event; on any exception,
+        cancellation or early close the response is closed, shielded."""
+        _consume(response, "async for ... in response.aiter_stream()")
+        conn = self._conn
+        h11c = conn._h11_state
+        next_event = h11c.next_event
+        read = conn._network_stream.read
+        size, timeout = conn.READ_NUM_BYTES, self._timeout
+        try:
+            while True:
+                try:
+                    event = next_event()
+                except h11.RemoteProtocolError as exc:
+                    raise httpcore.RemoteProtocolError(exc) from exc
+                if type(event) is _Data:
+                    yield bytes(event.data)
+                elif event is _NEED_DATA:
+                    data = await read(size, timeout)
+                    if not data and h11c.their_state is _SEND_RESPONSE:
+                        raise httpcore.RemoteProtocolError(_DISCONNECTED)
+                    h11c.receive_data(data)
+                elif type(event) is _EndOfMessage or event is _PAUSED:
+                    return
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await self.aclose()
+            raise
+
+    async def aclose(self) -> None:
+        """Close the response (see `LeanBody.close`)."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            await self._conn._response_closed()
+        finally:
+            if self.pool is not None:
+                await self.pool.release_request(self.pool_request)
+
+
+class LeanAsyncHTTP11Connection(httpcore.AsyncHTTP11Connection):
+    """httpcore's async HTTP/1.1 connection with the lean request path."""
+
+    def __init__(self, origin: httpcore.Origin, stream: httpcore.AsyncNetworkStream,
+                 keepalive_expiry: float | None = None) -> None:
+        super().__init__(origin=origin, stream=stream, keepalive_expiry=keepalive_expiry)
+        self._state_lock = FastLock()  # type: ignore[assignment]  # (httpcore's traced path)
+
+    async def handle_async_request(self, request: httpcore.Request) -> httpcore.Response:
+        if not self.can_handle_request(request.url.origin):
+            raise RuntimeError(f"Attempted to send request to {request.url.origin} on "
+                               f"connection to {self._origin}")
+        return await self.exchange(request)
+
+    async def exchange(self, request: httpcore.Request) -> httpcore.Response:
+        """`handle_async_request` for a request known to be for this origin.
+        No lock: nothing awaits between the state check and its change."""
+        if _debugging(request):
+            return await super().handle_async_request(request)
+        if self._state is _ANEW or self._state is _AIDLE:
+            self._request_count += 1
+            self._state = AsyncState.ACTIVE
+            self._expire_at = None
+        else:
+            raise httpcore.ConnectionNotAvailable()
+        try:
+            timeouts = request.extensions.get("timeout", _NO_TIMEOUTS)
+            h11c = self._h11_state
+            stream = self._network_stream
+            try:
+                timeout = timeouts.get("write", None)
+                await stream.write(h11c.send(_h11_request(request)), timeout)
+                body = request.stream
+                if type(body) is ByteStream:
+                    for chunk in body:
+                        await stream.write(h11c.send(_Data(data=chunk)), timeout)
+                else:
+                    assert isinstance(body, typing.AsyncIterable)
+                    async for chunk in body:
+                        await stream.write(h11c.send(_Data(data=chunk)), timeout)
+                end = h11c.send(_EndOfMessage())
+                if end:
+                    await stream.write(end, timeout)
+            except httpcore.WriteError:
+                pass  # the server may have answered already: read its response
+            timeout = timeouts.get("read", None)
+            size = self.READ_NUM_BYTES
+            while True:
+                try:
+                    event = h11c.next_event()
+                except h11.RemoteProtocolError as exc:
+                    raise httpcore.RemoteProtocolError(exc) from exc
+                if event is _NEED_DATA:
+                    data = await stream.read(size, timeout)
+                    if not data and h11c.their_state is _SEND_RESPONSE:
+                        raise httpcore.RemoteProtocolError(_DISCONNECTED)
+                    h11c.receive_data(data)
+                elif type(event) is _H11Response or (
+                        type(event) is _Informational and event.status_code == 101):
+                    break
+            head = typing.cast(h11.Response, event)
+            status = head.status_code
+            network: httpcore.AsyncNetworkStream = stream
+            if _upgraded(request, status):
+                network = AsyncHTTP11UpgradeStream(stream, h11c.trailing_data[0])
+            version = head.http_version
+            return LeanResponse(status, headers=head.headers.raw_items(),
+                                content=LeanAsyncBody(self, timeout), extensions={
+                                    "http_version": _VERSIONS.get(version) or b"HTTP/" + version,
+                                    "reason_phrase": head.reason,
+                                    "network_stream": network})
+        except BaseException:
+            await self._response_closed()
+            raise
+
+    async def _response_closed(self) -> None:
+        """httpcore's `_response_closed` without its lock (no await between
+        check and change); only closing the connection awaits, shielded."""
+        h11c = self._h11_state
+        if h11c.our_state is _DONE and h11c.their_state is _DONE:
+            self._state = _AIDLE
+            h11c.start_next_cycle()
+            if self._keepalive_expiry is not None:
+                self._expire_at = time.monotonic() + self._keepalive_expiry
+        else:
+            with anyio.CancelScope(shield=True):
+                await self.aclose()
+
+
+class LeanAsyncHTTPConnection(httpcore.AsyncHTTPConnection):
+    """httpcore's connection for plain HTTP/1.1 (no proxy, no HTTP/2: what
+    the async driver's pool makes), on a `LeanAsyncHTTP11Connection`, with
+    a `FastLock` around connecting."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._request_lock = FastLock()  # type: ignore[assignment]
+
+    async def handle_async_request(self, request: httpcore.Request) -> httpcore.Response:
+        if not self.can_handle_request(request.url.origin):
+            raise RuntimeError(f"Attempted to send request to {request.url.origin} "
+                               f"on connection to {self._origin}")
+        return await self.exchange(request)
+
+    async def exchange(self, request: httpcore.Request) -> httpcore.Response:
+        """`handle_async_request` for a request known to be for this origin."""
+        conn = self._connection
+        if conn is None:
+            try:
+                async with self._request_lock:
+                    if self._connection is None:
+                        stream = await self._connect(request)
+                        self._connection = LeanAsyncHTTP11Connection(
+                            origin=self._origin, stream=stream,
+                            keepalive_expiry=self._keepalive_expiry)
+            except BaseException:
+                self._connect_failed = True
+                raise
+            conn = self._connection
+        if type(conn) is LeanAsyncHTTP11Connection:
+            return await conn.exchange(request)
+        return await conn.handle_async_request(request)  # pragma: no cover
+
