@@ -12,17 +12,21 @@ when `shutdown_timeout` passes (R-118).
 Per-request cost (issue 6): everything that depends only on the settings
 (CORS headers, token bytes, route table) is computed once, when the settings
 are installed; request headers are read once into a dict; the body is parsed
-once. The disconnect watcher is spawned into the app's long-lived task group
-(when the lifespan runs), not into a task group per request, and only for
-calls that await the network: a new task group plus its cancellation costs
-more per request than the rest of the app's own work. The watcher ends when
-the server reports `http.disconnect`, which hypercorn (like any ASGI server)
-does as soon as the response is complete, or at the latest when the app stops.
-On asyncio the watcher starts `WATCH_AFTER_S` (50 ms) after the call, from a
-loop timer, and only if the request is still running: a watcher task costs
-about as much CPU as the rest of the app's work, and a call answered within
-50 ms gains nothing from it (a disconnect is noticed within 50 ms + the time
-the server takes to report it). Under trio it starts at once.
+once; calls without ModelMesh headers share one `CallOptions`; cancel scopes
+are made from the running backend's own class (found once per lifespan, which
+skips anyio's backend lookup per scope). The disconnect watcher is spawned
+into the app's long-lived task group (when the lifespan runs), not into a task
+group per request, and only for calls that await the network: a new task group
+plus its cancellation costs more per request than the rest of the app's own
+work. The watcher ends when the server reports `http.disconnect`, which
+hypercorn (like any ASGI server) does as soon as the response is complete, or
+at the latest when the app stops. On asyncio the watcher starts
+`WATCH_AFTER_S` (50 ms) after the call, from one loop timer shared by all
+requests (`adapters.proxy.flight.LateWatch`), and only if the request is still
+running: a watcher task costs about as much CPU as the rest of the app's work,
+and a call answered within 50 ms gains nothing from it (a disconnect is
+noticed within 50 ms + the time the server takes to report it). Under trio it
+starts at once.
 
 Response headers of routed calls come from `adapters.engine.RUN_META`, which
 the run of the request fills in (`X-ModelMesh-Model`, `-Provider`, `-Attempts`,
@@ -35,7 +39,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import math
 import time
@@ -52,6 +55,7 @@ from adapters.engine import RUN_META
 from adapters.namespaces import CallOptions
 from adapters.observability import CONTENT_TYPE, metrics_text
 from adapters.proxy.asgi import Receive, Responder, Scope, Send, dumps, header_map, read_body
+from adapters.proxy.asgi import loads as loads_json
 from adapters.proxy.auth import bearer_token, is_loopback, token_bytes_match
 from adapters.proxy.errors import (
     ProxyError,
@@ -59,6 +63,8 @@ from adapters.proxy.errors import (
     invalid_request,
     stream_error_payload,
 )
+from adapters.proxy.flight import Flight as _Flight
+from adapters.proxy.flight import LateWatch
 from adapters.proxy.health import health_body
 from adapters.proxy.multipart import boundary_of, parse_form
 from adapters.proxy.routes import (
@@ -82,28 +88,7 @@ log = logging.getLogger("modelmesh.proxy")
 
 WATCH_AFTER_S = 0.05
 """On asyncio, a routed call's disconnect watcher starts this long after the call."""
-
-
-@dataclass(eq=False)
-class _Flight:
-    """One request in flight: its cancel scope and why it was cancelled."""
-
-    scope: anyio.CancelScope | None = None
-    timer: asyncio.TimerHandle | None = None  # the pending start of the watcher
-    reason: str | None = None
-    out: Responder | None = None
-    streaming: bool = False
-    pool: str | None = None
-    headers: dict[bytes, bytes] = field(default_factory=dict)
-    done: bool = False
-
-    def cancel(self, reason: str) -> None:
-        if self.done or (self.out is not None and self.out.finished):
-            return  # the answer is complete: nothing left to cancel
-        if self.reason is None:
-            self.reason = reason
-        if self.scope is not None:
-            self.scope.cancel()
+_NO_OPTIONS = CallOptions()
 
 
 @dataclass
@@ -133,6 +118,8 @@ class ProxyApp:
         self._shutdown: anyio.Event | None = None
         self._drained: anyio.Event | None = None
         self._tg: anyio.abc.TaskGroup | None = None
+        self._scope_type: type[anyio.CancelScope] = anyio.CancelScope
+        self._late = LateWatch(self.flights, self._start_watcher)
         self._cors_fixed: list[tuple[bytes, bytes]] | None = None
         self._tokens: tuple[bytes, ...] = ()
         self._prepare_settings()
@@ -152,11 +139,14 @@ class ProxyApp:
             self._shutdown = anyio.Event()
             self._drained = anyio.Event()
             tg.start_soon(self._drain_watcher)
+            self._scope_type = type(anyio.CancelScope())  # the backend's own class
             self._tg = tg
             try:
                 yield self
             finally:
                 self._tg = None
+                self._scope_type = anyio.CancelScope
+                self._late.close()
                 tg.cancel_scope.cancel()
 
     def begin_shutdown(self) -> None:
@@ -239,7 +229,7 @@ class ProxyApp:
         self.flights.add(flight)
         try:
             if self._tg is not None:
-                with anyio.CancelScope() as cs:
+                with self._scope_type() as cs:
                     flight.scope = cs
                     await self._guarded(scope, receive, flight, self._tg)
             else:  # no lifespan (direct ASGI calls): a task group for the watcher
@@ -257,8 +247,6 @@ class ProxyApp:
                     await out.body(sse_error(stop.body()))
         finally:
             flight.done = True
-            if flight.timer is not None:
-                flight.timer.cancel()
             self.flights.discard(flight)
 
     async def _guarded(self, scope: Scope, receive: Receive, flight: _Flight,
@@ -287,15 +275,13 @@ class ProxyApp:
         if loop is None or tg is not self._tg:
             tg.start_soon(self._watch_disconnect, receive, flight)
             return
+        self._late.add(loop, flight, receive, WATCH_AFTER_S)
 
-        def later() -> None:
-            flight.timer = None
-            if flight.done or self._tg is not tg:
-                return
+    def _start_watcher(self, flight: _Flight) -> None:
+        tg = self._tg
+        if tg is not None and flight.receive is not None:
             with contextlib.suppress(RuntimeError):  # the task group closed (shutdown)
-                tg.start_soon(self._watch_disconnect, receive, flight)
-
-        flight.timer = loop.call_later(WATCH_AFTER_S, later)
+                tg.start_soon(self._watch_disconnect, flight.receive, flight)
 
     @staticmethod
     async def _watch_disconnect(receive: Receive, flight: _Flight) -> None:
@@ -344,9 +330,7 @@ class ProxyApp:
                 and not is_loopback(scope.get("client"))):
             raise ProxyError(403, "commands need authentication or a loopback client",
                              "permission_error", "forbidden")
-        body = _Body()
-        if method == "POST":
-            body = await self._read(scope, receive, route, hdrs)
+        body = await self._read(scope, receive, route, hdrs) if method == "POST" else _Body()
         if route.handler in WATCHED:
             self._watch(tg, receive, flight)
         await self._handlers[route.handler](scope, flight, route, body)
@@ -367,7 +351,6 @@ class ProxyApp:
     async def _read(self, scope: Scope, receive: Receive, route: Route,
                     hdrs: dict[bytes, bytes]) -> _Body:
         limit = self.settings.max_body_size
-        ctype = header_text(hdrs.get(b"content-type"))
         media = media_type(hdrs.get(b"content-type"))
         if route.handler in JSON_BODY and not (
                 media == "application/json" or media.endswith("+json")):
@@ -381,14 +364,14 @@ class ProxyApp:
             if not raw or raw.isspace():
                 raise invalid_request("empty request body")
             try:
-                data = json.loads(raw)
+                data = loads_json(raw)
             except (ValueError, UnicodeDecodeError) as exc:
                 raise invalid_request(f"invalid JSON body: {exc}") from None
             if not isinstance(data, dict):
                 raise invalid_request("the JSON body must be an object")
             return _Body(raw, data)
         if route.handler == "transcriptions":
-            form = parse_form(raw, boundary_of(ctype or ""))
+            form = parse_form(raw, boundary_of(header_text(hdrs.get(b"content-type")) or ""))
             if "temperature" in form:
                 try:
                     form["temperature"] = float(form["temperature"])
@@ -405,6 +388,8 @@ class ProxyApp:
     def _options(hdrs: dict[bytes, bytes]) -> CallOptions:
         session = header_text(hdrs.get(b"x-modelmesh-session"))
         raw = header_text(hdrs.get(b"x-modelmesh-timeout"))
+        if not session and raw is None:
+            return _NO_OPTIONS  # the usual case (CallOptions is frozen)
         timeout: float | None = None
         if raw is not None:
             try:
@@ -521,7 +506,7 @@ class ProxyApp:
                                  "choices": [], "usage": usage}) + SSE_DONE
             await out.body(tail)
         finally:
-            with anyio.CancelScope(shield=True):
+            with self._scope_type(shield=True):
                 await stream.aclose()
 
     # ------------------------------------------------------------ other endpoints

@@ -4,6 +4,7 @@ failure can still choose between a JSON error and an SSE `error` event).
 
 Hot-path notes (issue 6): request headers are collected once per request
 into a dict (`header_map`), the JSON encoder is built once at import, a
+JSON object body skips json's encoding detection (`loads`), a
 single-message body is returned without copying, and fixed response headers
 are prepared by the caller once, not per request."""
 
@@ -17,7 +18,8 @@ from typing import Any
 
 from adapters.proxy.errors import ProxyError
 
-__all__ = ["Receive", "Responder", "Scope", "Send", "dumps", "header", "header_map", "read_body"]
+__all__ = ["Receive", "Responder", "Scope", "Send", "dumps", "header", "header_map", "loads",
+           "read_body"]
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -44,6 +46,18 @@ _ENCODE = json.JSONEncoder(separators=(",", ":"), default=_default, ensure_ascii
 def dumps(value: Any) -> bytes:
     """Compact JSON; dataclasses, enums and other values are made JSON-able."""
     return _ENCODE(value).encode()
+
+
+_DECODE = json.JSONDecoder().decode  # what json.loads uses for default arguments
+
+
+def loads(raw: bytes) -> Any:
+    """`json.loads(raw)`: the same value or the same exception. A body that
+    starts with `{` and a non-NUL byte is UTF-8 by json's own detection, so it
+    is decoded as json would decode it, without the detection step."""
+    if raw[:1] == b"{" and raw[1:2] not in (b"", b"\x00"):
+        return _DECODE(raw.decode("utf-8", "surrogatepass"))
+    return json.loads(raw)
 
 
 def header(scope: Scope, name: bytes) -> str | None:

@@ -147,20 +147,12 @@ async def serve_app(app: ProxyApp, sock: socket.socket, *, backend: str,
                     shutdown_trigger: Callable[[], Awaitable[None]],
                     log_level: str = "WARNING") -> None:
     """Serve `app` on `sock` (whose ownership passes to hypercorn)."""
-    from hypercorn.config import Config as HypercornConfig
+    from adapters.proxy import coalesce, keepalive
+    from adapters.proxy.hconfig import hypercorn_config
 
-    from adapters.proxy.coalesce import install
-
-    install()  # a response head leaves with its first body piece (one write)
-    config = HypercornConfig()
-    config.bind = [f"fd://{sock.detach()}"]
-    config.graceful_timeout = app.settings.shutdown_timeout + 5.0
-    config.accesslog = None  # no per-request access log line
-    config.loglevel = log_level
-    config.keep_alive_timeout = 30.0
-    # hypercorn closes a keep-alive connection after 1000 requests by default,
-    # which makes busy clients reconnect; a proxy's clients pool connections
-    config.keep_alive_max_requests = 100_000
+    coalesce.install()  # a response head leaves with its first body piece (one write)
+    config = hypercorn_config(sock.detach(), log_level=log_level,
+                              graceful_timeout=app.settings.shutdown_timeout + 5.0)
     if backend == "trio":
         from hypercorn.trio import serve as trio_serve
 
@@ -168,6 +160,7 @@ async def serve_app(app: ProxyApp, sock: socket.socket, *, backend: str,
     else:
         from hypercorn.asyncio import serve as asyncio_serve
 
+        keepalive.install()  # a keep-alive idle timeout without a task per request
         await asyncio_serve(cast(Any, app), config, shutdown_trigger=shutdown_trigger)
 
 

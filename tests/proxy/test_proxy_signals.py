@@ -190,3 +190,27 @@ def test_sighup_reload_keeps_surviving_state_r118a(
         assert srv.proc.wait(timeout=20) == 0
         assert srv.proc.stderr is not None
         assert "reload failed" in srv.proc.stderr.read()
+
+
+def test_sigterm_closes_idle_keep_alive_connections_at_once_r118(
+        tmp_path: Path, serve_factory: Callable[..., Serve]) -> None:
+    """An idle keep-alive connection does not hold up the exit: it is closed
+    as the drain starts (not after the 30 s keep-alive or graceful timeout)."""
+    with FakeProviderServer() as fp:
+        srv = serve_factory(write(tmp_path / "c.json", provider_config([fp])))
+        conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=20)
+        try:
+            for _ in range(2):  # the same connection twice: it is kept alive
+                conn.request("POST", "/v1/chat/completions",
+                              body=json.dumps({"model": "chat", "messages": MSG}),
+                              headers={"content-type": "application/json"})
+                resp = conn.getresponse()
+                assert resp.status == 200 and resp.read()
+            assert conn.sock is not None
+            t0 = time.monotonic()
+            srv.proc.send_signal(signal.SIGTERM)
+            assert conn.sock.recv(100) == b""  # closed by the server
+            assert srv.proc.wait(timeout=20) == 0
+            assert time.monotonic() - t0 < 10.0
+        finally:
+            conn.close()
