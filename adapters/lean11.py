@@ -218,6 +218,14 @@ def _consume(response: httpcore.Response | None, how: str) -> None:
     response._stream_consumed = True
 
 
+def _lean_response(head: h11.Response, body: Any, network: Any) -> LeanResponse:
+    """The `LeanResponse` of a response head whose body `body` reads."""
+    version = head.http_version
+    return LeanResponse(head.status_code, headers=head.headers.raw_items(), content=body,
+                        extensions={"http_version": _VERSIONS.get(version) or b"HTTP/" + version,
+                                    "reason_phrase": head.reason, "network_stream": network})
+
+
 def _upgraded(request: httpcore.Request, status: int) -> bool:
     return status == 101 or (request.method == b"CONNECT" and 200 <= status < 300)
 
@@ -340,16 +348,10 @@ class LeanHTTP11Connection(httpcore.HTTP11Connection):
                         type(event) is _Informational and event.status_code == 101):
                     break
             head = typing.cast(h11.Response, event)
-            status = head.status_code
             network: httpcore.NetworkStream = stream
-            if _upgraded(request, status):
+            if _upgraded(request, head.status_code):
                 network = HTTP11UpgradeStream(stream, h11c.trailing_data[0])
-            version = head.http_version
-            return LeanResponse(status, headers=head.headers.raw_items(),
-                                content=LeanBody(self, timeout), extensions={
-                                    "http_version": _VERSIONS.get(version) or b"HTTP/" + version,
-                                    "reason_phrase": head.reason,
-                                    "network_stream": network})
+            return _lean_response(head, LeanBody(self, timeout), network)
         except BaseException:
             self._response_closed()
             raise
@@ -529,16 +531,10 @@ class LeanAsyncHTTP11Connection(httpcore.AsyncHTTP11Connection):
                         type(event) is _Informational and event.status_code == 101):
                     break
             head = typing.cast(h11.Response, event)
-            status = head.status_code
             network: httpcore.AsyncNetworkStream = stream
-            if _upgraded(request, status):
+            if _upgraded(request, head.status_code):
                 network = AsyncHTTP11UpgradeStream(stream, h11c.trailing_data[0])
-            version = head.http_version
-            return LeanResponse(status, headers=head.headers.raw_items(),
-                                content=LeanAsyncBody(self, timeout), extensions={
-                                    "http_version": _VERSIONS.get(version) or b"HTTP/" + version,
-                                    "reason_phrase": head.reason,
-                                    "network_stream": network})
+            return _lean_response(head, LeanAsyncBody(self, timeout), network)
         except BaseException:
             await self._response_closed()
             raise

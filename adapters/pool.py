@@ -93,6 +93,16 @@ class _LeanPlan:
     _max_keepalive_connections: int
     _next_sweep: float = 0.0
 
+    def _lean_connection_kwargs(self, origin: httpcore.Origin) -> dict[str, Any]:
+        """The arguments of a plain HTTP/1.1 connection to `origin` (what
+        httpcore's own pools pass, HTTP/1.1 only)."""
+        pool: Any = self
+        return {"origin": origin, "ssl_context": pool._ssl_context,
+                "keepalive_expiry": pool._keepalive_expiry, "http1": True, "http2": False,
+                "retries": pool._retries, "local_address": pool._local_address,
+                "uds": pool._uds, "network_backend": pool._network_backend,
+                "socket_options": pool._socket_options}
+
     def _assign_requests_to_connections(self) -> list[Any]:
         closing: list[Any] = []
         now = time.monotonic()
@@ -190,11 +200,7 @@ class LeanConnectionPool(_LeanPlan, httpcore.ConnectionPool):
     def create_connection(self, origin: httpcore.Origin) -> httpcore.ConnectionInterface:
         if self._proxy is not None or self._http2 or not self._http1:
             return super().create_connection(origin)
-        return LeanHTTPConnection(
-            origin=origin, ssl_context=self._ssl_context,
-            keepalive_expiry=self._keepalive_expiry, http1=True, http2=False,
-            retries=self._retries, local_address=self._local_address, uds=self._uds,
-            network_backend=self._network_backend, socket_options=self._socket_options)
+        return LeanHTTPConnection(**self._lean_connection_kwargs(origin))
 
     def handle_request(self, request: httpcore.Request) -> httpcore.Response:
         if request.url.scheme not in _SCHEMES:
@@ -288,11 +294,7 @@ class LeanAsyncConnectionPool(_LeanPlan, httpcore.AsyncConnectionPool):
     def create_connection(self, origin: httpcore.Origin) -> httpcore.AsyncConnectionInterface:
         if self._proxy is not None or self._http2 or not self._http1:
             return super().create_connection(origin)
-        return LeanAsyncHTTPConnection(
-            origin=origin, ssl_context=self._ssl_context,
-            keepalive_expiry=self._keepalive_expiry, http1=True, http2=False,
-            retries=self._retries, local_address=self._local_address, uds=self._uds,
-            network_backend=self._network_backend, socket_options=self._socket_options)
+        return LeanAsyncHTTPConnection(**self._lean_connection_kwargs(origin))
 
     async def handle_async_request(self, request: httpcore.Request) -> httpcore.Response:
         if request.url.scheme not in _SCHEMES:
