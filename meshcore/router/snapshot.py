@@ -41,6 +41,8 @@ def take(r: HealthOps) -> dict[str, Any]:
             "spend": m.spend,
             "latencies": list(m.latencies),
             "standby_since": m.standby_since_wall,
+            # how long it has been active decides whether its ejection count resets
+            "active_since": None if m.active_since is None else r.mono_to_wall(m.active_since),
         }
     providers = {
         pid: {
@@ -104,7 +106,9 @@ def _apply(r: HealthOps, snap: dict[str, Any], actions: list[Any]) -> None:
         if m.status is ModelStatus.STANDBY and not m.reasons:
             m.status = ModelStatus.ACTIVE
         if m.status is ModelStatus.ACTIVE:
-            m.active_since = r.now.mono
+            since = d.get("active_since")  # (older snapshots: active from the restore on)
+            m.active_since = r.now.mono if since is None else min(
+                r.now.mono, r.wall_to_mono(float(since)))
         r.counters(m)
     for pid, d in dict(snap.get("providers", {})).items():
         p = r.providers.get(pid)
