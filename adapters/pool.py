@@ -93,6 +93,12 @@ class _LeanPlan:
     _max_keepalive_connections: int
     _next_sweep: float = 0.0
 
+    def _plain_http11(self) -> bool:
+        """Whether the pool makes plain HTTP/1.1 connections (no proxy, no
+        HTTP/2): the ones the lean connection classes serve."""
+        pool: Any = self
+        return pool._proxy is None and not pool._http2 and bool(pool._http1)
+
     def _lean_connection_kwargs(self, origin: httpcore.Origin) -> dict[str, Any]:
         """The arguments of a plain HTTP/1.1 connection to `origin` (what
         httpcore's own pools pass, HTTP/1.1 only)."""
@@ -198,7 +204,7 @@ class LeanConnectionPool(_LeanPlan, httpcore.ConnectionPool):
     request path and `LeanHTTPConnection`s (sync driver)."""
 
     def create_connection(self, origin: httpcore.Origin) -> httpcore.ConnectionInterface:
-        if self._proxy is not None or self._http2 or not self._http1:
+        if not self._plain_http11():
             return super().create_connection(origin)
         return LeanHTTPConnection(**self._lean_connection_kwargs(origin))
 
@@ -292,7 +298,7 @@ class LeanAsyncConnectionPool(_LeanPlan, httpcore.AsyncConnectionPool):
     request path and `LeanAsyncHTTPConnection`s (async driver)."""
 
     def create_connection(self, origin: httpcore.Origin) -> httpcore.AsyncConnectionInterface:
-        if self._proxy is not None or self._http2 or not self._http1:
+        if not self._plain_http11():
             return super().create_connection(origin)
         return LeanAsyncHTTPConnection(**self._lean_connection_kwargs(origin))
 
