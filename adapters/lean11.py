@@ -67,10 +67,11 @@ from typing import Any
 import anyio
 import h11
 import httpcore
-from httpcore._async.http11 import AsyncHTTP11UpgradeStream
 from httpcore._async.http11 import HTTPConnectionState as AsyncState
 from httpcore._models import ByteStream
-from httpcore._sync.http11 import HTTP11UpgradeStream, HTTPConnectionState
+from httpcore._sync.http11 import HTTPConnectionState
+
+from adapters.respread import ResponseReader
 
 __all__ = [
     "H11_PREVALIDATED",
@@ -98,14 +99,10 @@ on any other h11, `h11.Request` validates every request's headers itself)."""
 _LOG = logging.getLogger("httpcore.http11")  # httpcore's traces log here at DEBUG
 _NEW, _IDLE = HTTPConnectionState.NEW, HTTPConnectionState.IDLE
 _ANEW, _AIDLE = AsyncState.NEW, AsyncState.IDLE  # (a separate enum in httpcore)
-_DONE, _SEND_RESPONSE = h11.DONE, h11.SEND_RESPONSE
-_NEED_DATA, _PAUSED = h11.NEED_DATA, h11.PAUSED
+_DONE = h11.DONE
 _Data, _EndOfMessage = h11.Data, h11.EndOfMessage
-_H11Response, _Informational = h11.Response, h11.InformationalResponse
 _NO_TIMEOUTS: dict[str, float] = {}
-_DISCONNECTED = "Server disconnected without sending a response."
 _FRAMING = (b"content-length", b"transfer-encoding")
-_VERSIONS = {b"1.1": b"HTTP/1.1", b"1.0": b"HTTP/1.0"}
 
 _VALID: dict[Any, tuple[bytes, bytes, bytes]] = {}
 """Per request header pair: h11's validated (raw name, lowercased name,
@@ -151,11 +148,6 @@ def _h11_request(request: httpcore.Request) -> h11.Request:
                            _parsed=type(method) is bytes and type(target) is bytes)
     except h11.LocalProtocolError as exc:
         raise httpcore.LocalProtocolError(exc) from exc
-
-
-def _debugging(request: httpcore.Request) -> bool:
-    """Whether `request` must take httpcore's traced path."""
-    return "trace" in request.extensions or _LOG.isEnabledFor(logging.DEBUG)
 
 
 class _Releaser(typing.Protocol):
@@ -218,16 +210,32 @@ def _consume(response: httpcore.Response | None, how: str) -> None:
     response._stream_consumed = True
 
 
-def _lean_response(head: h11.Response, body: Any, network: Any) -> LeanResponse:
-    """The `LeanResponse` of a response head whose body `body` reads."""
-    version = head.http_version
-    return LeanResponse(head.status_code, headers=head.headers.raw_items(), content=body,
-                        extensions={"http_version": _VERSIONS.get(version) or b"HTTP/" + version,
-                                    "reason_phrase": head.reason, "network_stream": network})
+def _lean_response(reader: ResponseReader, body: Any, network: Any) -> LeanResponse:
+    """The `LeanResponse` of a read response head whose body `body` reads."""
+    return LeanResponse(reader.status, headers=reader.headers, content=body,
+                        extensions={"http_version": reader.version,
+                                    "reason_phrase": reader.reason, "network_stream": network})
 
 
-def _upgraded(request: httpcore.Request, status: int) -> bool:
-    return status == 101 or (request.method == b"CONNECT" and 200 <= status < 300)
+_HTTPCORE_METHODS = (b"HEAD", b"CONNECT")
+
+
+def _httpcore_path(request: httpcore.Request) -> bool:
+    """Whether `request` takes httpcore's own path: traced (a `trace`
+    extension or httpcore debug logging), or a request whose response only
+    h11 frames (HEAD, CONNECT, an upgrade)."""
+    if "trace" in request.extensions or _LOG.isEnabledFor(logging.DEBUG):
+        return True
+    if request.method in _HTTPCORE_METHODS:
+        return True
+    return any(len(name) == 7 and name.lower() == b"upgrade" for name, _ in request.headers)
+
+
+def _fresh_h11(conn: Any) -> h11.Connection:
+    """A new h11 state for the next request (the lean path read the last
+    response without h11, so h11's own cycle never ended)."""
+    return h11.Connection(our_role=h11.CLIENT,
+                          max_incomplete_event_size=conn.MAX_INCOMPLETE_EVENT_SIZE)
 
 
 # ---------------------------------------------------------------- sync
@@ -238,10 +246,12 @@ class LeanBody:
     that hands the response out sets `pool` / `pool_request`: closing the
     body then releases the request (`pool.release_request`)."""
 
-    __slots__ = ("_closed", "_conn", "_timeout", "pool", "pool_request")
+    __slots__ = ("_closed", "_conn", "_reader", "_timeout", "pool", "pool_request")
 
-    def __init__(self, conn: LeanHTTP11Connection, timeout: float | None) -> None:
+    def __init__(self, conn: LeanHTTP11Connection, reader: ResponseReader,
+                 timeout: float | None) -> None:
         self._conn = conn
+        self._reader = reader
         self._timeout = timeout
         self._closed = False
         self.pool: _Releaser | None = None
@@ -251,29 +261,26 @@ class LeanBody:
         return self.chunks(None)
 
     def chunks(self, response: httpcore.Response | None) -> Iterator[bytes]:
-        """The body's pieces, one per h11 `Data` event; closes the response
-        on any exception (or when closed before its end)."""
+        """The body's pieces as they are read; closes the response on any
+        exception (or when closed before its end)."""
         _consume(response, "for ... in response.iter_stream()")
         conn = self._conn
-        h11c = conn._h11_state
-        next_event = h11c.next_event
+        reader = self._reader
+        feed = reader.feed
         read = conn._network_stream.read
         size, timeout = conn.READ_NUM_BYTES, self._timeout
         try:
             while True:
-                try:
-                    event = next_event()
-                except h11.RemoteProtocolError as exc:
-                    raise httpcore.RemoteProtocolError(exc) from exc
-                if type(event) is _Data:
-                    yield bytes(event.data)
-                elif event is _NEED_DATA:
-                    data = read(size, timeout)
-                    if not data and h11c.their_state is _SEND_RESPONSE:
-                        raise httpcore.RemoteProtocolError(_DISCONNECTED)
-                    h11c.receive_data(data)
-                elif type(event) is _EndOfMessage or event is _PAUSED:
+                pieces = reader.pieces
+                if pieces:
+                    reader.pieces = []
+                    yield from pieces
+                if reader.complete:
+                    reader.finished = True
                     return
+                if reader.failure is not None:
+                    raise reader.failure
+                feed(read(size, timeout))
         except BaseException:
             self.close()
             raise
@@ -298,6 +305,7 @@ class LeanHTTP11Connection(httpcore.HTTP11Connection):
                  keepalive_expiry: float | None = None) -> None:
         super().__init__(origin=origin, stream=stream, keepalive_expiry=keepalive_expiry)
         self._state_lock = threading.Lock()  # type: ignore[assignment]  # (same use)
+        self._reader: ResponseReader | None = None  # the lean exchange under way
 
     def handle_request(self, request: httpcore.Request) -> httpcore.Response:
         if not self.can_handle_request(request.url.origin):
@@ -307,7 +315,7 @@ class LeanHTTP11Connection(httpcore.HTTP11Connection):
 
     def exchange(self, request: httpcore.Request) -> httpcore.Response:
         """`handle_request` for a request known to be for this origin."""
-        if _debugging(request):
+        if _httpcore_path(request):
             return super().handle_request(request)
         with self._state_lock:
             if self._state is _NEW or self._state is _IDLE:
@@ -316,6 +324,7 @@ class LeanHTTP11Connection(httpcore.HTTP11Connection):
                 self._expire_at = None
             else:
                 raise httpcore.ConnectionNotAvailable()
+        reader = self._reader = ResponseReader()
         try:
             timeouts = request.extensions.get("timeout", _NO_TIMEOUTS)
             h11c = self._h11_state
@@ -334,27 +343,32 @@ class LeanHTTP11Connection(httpcore.HTTP11Connection):
                 pass  # the server may have answered already: read its response
             timeout = timeouts.get("read", None)
             size = self.READ_NUM_BYTES
-            while True:
-                try:
-                    event = h11c.next_event()
-                except h11.RemoteProtocolError as exc:
-                    raise httpcore.RemoteProtocolError(exc) from exc
-                if event is _NEED_DATA:
-                    data = stream.read(size, timeout)
-                    if not data and h11c.their_state is _SEND_RESPONSE:
-                        raise httpcore.RemoteProtocolError(_DISCONNECTED)
-                    h11c.receive_data(data)
-                elif type(event) is _H11Response or (
-                        type(event) is _Informational and event.status_code == 101):
-                    break
-            head = typing.cast(h11.Response, event)
-            network: httpcore.NetworkStream = stream
-            if _upgraded(request, head.status_code):
-                network = HTTP11UpgradeStream(stream, h11c.trailing_data[0])
-            return _lean_response(head, LeanBody(self, timeout), network)
+            feed = reader.feed
+            while not reader.head_done:
+                feed(stream.read(size, timeout))
+            return _lean_response(reader, LeanBody(self, reader, timeout), stream)
         except BaseException:
             self._response_closed()
             raise
+
+    def _response_closed(self) -> None:
+        """After a lean exchange: the connection goes idle when the request
+        was sent whole, the response was read to its end and both sides
+        allow another request (h11 gets a fresh cycle); else it is closed.
+        After httpcore's own path, httpcore's rule."""
+        reader = self._reader
+        if reader is None:
+            super()._response_closed()
+            return
+        self._reader = None
+        with self._state_lock:
+            if reader.finished and reader.keep_alive and self._h11_state.our_state is _DONE:
+                self._h11_state = _fresh_h11(self)
+                self._state = _IDLE
+                if self._keepalive_expiry is not None:
+                    self._expire_at = time.monotonic() + self._keepalive_expiry
+            else:
+                self.close()
 
 
 class LeanHTTPConnection(httpcore.HTTPConnection):
@@ -417,10 +431,12 @@ class LeanAsyncBody:
     """A response body read from a `LeanAsyncHTTP11Connection` (`pool` /
     `pool_request` as in `LeanBody`)."""
 
-    __slots__ = ("_closed", "_conn", "_timeout", "pool", "pool_request")
+    __slots__ = ("_closed", "_conn", "_reader", "_timeout", "pool", "pool_request")
 
-    def __init__(self, conn: LeanAsyncHTTP11Connection, timeout: float | None) -> None:
+    def __init__(self, conn: LeanAsyncHTTP11Connection, reader: ResponseReader,
+                 timeout: float | None) -> None:
         self._conn = conn
+        self._reader = reader
         self._timeout = timeout
         self._closed = False
         self.pool: _AsyncReleaser | None = None
@@ -430,29 +446,27 @@ class LeanAsyncBody:
         return self.chunks(None)
 
     async def chunks(self, response: httpcore.Response | None) -> AsyncIterator[bytes]:
-        """The body's pieces, one per h11 `Data` event; on any exception,
+        """The body's pieces as they are read; on any exception,
         cancellation or early close the response is closed, shielded."""
         _consume(response, "async for ... in response.aiter_stream()")
         conn = self._conn
-        h11c = conn._h11_state
-        next_event = h11c.next_event
+        reader = self._reader
+        feed = reader.feed
         read = conn._network_stream.read
         size, timeout = conn.READ_NUM_BYTES, self._timeout
         try:
             while True:
-                try:
-                    event = next_event()
-                except h11.RemoteProtocolError as exc:
-                    raise httpcore.RemoteProtocolError(exc) from exc
-                if type(event) is _Data:
-                    yield bytes(event.data)
-                elif event is _NEED_DATA:
-                    data = await read(size, timeout)
-                    if not data and h11c.their_state is _SEND_RESPONSE:
-                        raise httpcore.RemoteProtocolError(_DISCONNECTED)
-                    h11c.receive_data(data)
-                elif type(event) is _EndOfMessage or event is _PAUSED:
+                pieces = reader.pieces
+                if pieces:
+                    reader.pieces = []
+                    for piece in pieces:
+                        yield piece
+                if reader.complete:
+                    reader.finished = True
                     return
+                if reader.failure is not None:
+                    raise reader.failure
+                feed(await read(size, timeout))
         except BaseException:
             with anyio.CancelScope(shield=True):
                 await self.aclose()
@@ -477,6 +491,7 @@ class LeanAsyncHTTP11Connection(httpcore.AsyncHTTP11Connection):
                  keepalive_expiry: float | None = None) -> None:
         super().__init__(origin=origin, stream=stream, keepalive_expiry=keepalive_expiry)
         self._state_lock = FastLock()  # type: ignore[assignment]  # (httpcore's traced path)
+        self._reader: ResponseReader | None = None  # the lean exchange under way
 
     async def handle_async_request(self, request: httpcore.Request) -> httpcore.Response:
         if not self.can_handle_request(request.url.origin):
@@ -487,7 +502,7 @@ class LeanAsyncHTTP11Connection(httpcore.AsyncHTTP11Connection):
     async def exchange(self, request: httpcore.Request) -> httpcore.Response:
         """`handle_async_request` for a request known to be for this origin.
         No lock: nothing awaits between the state check and its change."""
-        if _debugging(request):
+        if _httpcore_path(request):
             return await super().handle_async_request(request)
         if self._state is _ANEW or self._state is _AIDLE:
             self._request_count += 1
@@ -495,6 +510,7 @@ class LeanAsyncHTTP11Connection(httpcore.AsyncHTTP11Connection):
             self._expire_at = None
         else:
             raise httpcore.ConnectionNotAvailable()
+        reader = self._reader = ResponseReader()
         try:
             timeouts = request.extensions.get("timeout", _NO_TIMEOUTS)
             h11c = self._h11_state
@@ -517,35 +533,31 @@ class LeanAsyncHTTP11Connection(httpcore.AsyncHTTP11Connection):
                 pass  # the server may have answered already: read its response
             timeout = timeouts.get("read", None)
             size = self.READ_NUM_BYTES
-            while True:
-                try:
-                    event = h11c.next_event()
-                except h11.RemoteProtocolError as exc:
-                    raise httpcore.RemoteProtocolError(exc) from exc
-                if event is _NEED_DATA:
-                    data = await stream.read(size, timeout)
-                    if not data and h11c.their_state is _SEND_RESPONSE:
-                        raise httpcore.RemoteProtocolError(_DISCONNECTED)
-                    h11c.receive_data(data)
-                elif type(event) is _H11Response or (
-                        type(event) is _Informational and event.status_code == 101):
-                    break
-            head = typing.cast(h11.Response, event)
-            network: httpcore.AsyncNetworkStream = stream
-            if _upgraded(request, head.status_code):
-                network = AsyncHTTP11UpgradeStream(stream, h11c.trailing_data[0])
-            return _lean_response(head, LeanAsyncBody(self, timeout), network)
+            feed = reader.feed
+            while not reader.head_done:
+                feed(await stream.read(size, timeout))
+            return _lean_response(reader, LeanAsyncBody(self, reader, timeout), stream)
         except BaseException:
             await self._response_closed()
             raise
 
     async def _response_closed(self) -> None:
-        """httpcore's `_response_closed` without its lock (no await between
-        check and change); only closing the connection awaits, shielded."""
+        """`LeanHTTP11Connection._response_closed` without a lock (no await
+        between check and change); only closing the connection awaits,
+        shielded. After httpcore's own path, httpcore's rule, unlocked."""
+        reader = self._reader
+        self._reader = None
         h11c = self._h11_state
-        if h11c.our_state is _DONE and h11c.their_state is _DONE:
+        if reader is not None:
+            reuse = reader.finished and reader.keep_alive and h11c.our_state is _DONE
+            if reuse:
+                self._h11_state = _fresh_h11(self)
+        else:
+            reuse = h11c.our_state is _DONE and h11c.their_state is _DONE
+            if reuse:
+                h11c.start_next_cycle()
+        if reuse:
             self._state = _AIDLE
-            h11c.start_next_cycle()
             if self._keepalive_expiry is not None:
                 self._expire_at = time.monotonic() + self._keepalive_expiry
         else:

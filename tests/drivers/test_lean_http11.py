@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import socket
 import threading
 import time
@@ -291,16 +292,12 @@ def test_sync_connection_close_from_either_side_is_never_reused(path: str) -> No
             body = b"".join(resp.iter_stream())
             resp.close()
             assert body in (b"ok", b"read to the end")
-            if path == "/until-eof":  # h11 ends the exchange cleanly at end of file:
-                # the closed socket is found when the connection would be reused
-                assert wait_until(conn.has_expired) and clean(pool)
-                continue
             assert conn.is_closed() and pool.connections == [] and clean(pool)
         assert srv.accepted == 2
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("path", ["/server-close", "/http10", "client"])
+@pytest.mark.parametrize("path", ["/server-close", "/http10", "/until-eof", "client"])
 def test_async_connection_close_from_either_side_is_never_reused(backend: str, path: str) -> None:
     with ScriptServer(by_target(CLOSING)) as srv:
         async def main() -> None:
@@ -312,7 +309,7 @@ def test_async_connection_close_from_either_side_is_never_reused(backend: str, p
                         req = get(srv.url(path))
                     resp = await pool.handle_async_request(req)
                     (conn,) = pool.connections
-                    assert await resp.aread() == b"ok"
+                    assert await resp.aread() in (b"ok", b"read to the end")
                     await resp.aclose()
                     assert conn.is_closed() and pool.connections == [] and clean(pool)
 
@@ -721,9 +718,11 @@ class Script(httpcore.NetworkStream):
         self.fail_writes = fail_writes
         self.written: list[bytes] = []
         self.closed = False
+        self.eof = False  # a read gave end of file
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         if not self.reads:
+            self.eof = True
             return b""
         piece = self.reads.pop(0)
         if piece is _END:
@@ -804,8 +803,12 @@ def responses(draw: st.DrawFn) -> bytes:
 
 @st.composite
 def exchanges(draw: st.DrawFn) -> dict[str, Any]:
-    data = draw(responses()) + draw(st.sampled_from([b""]) | responses())  # then a second one
-    cuts = sorted(set(draw(st.lists(st.integers(0, len(data)), max_size=8))))
+    first = draw(responses())
+    data = first + draw(st.sampled_from([b""]) | responses())  # then a second one
+    # (the second response comes in reads of its own: a server answers a
+    # request once it has it, and the lean connection does not reuse one
+    # whose first response arrived with bytes after it)
+    cuts = sorted(set(draw(st.lists(st.integers(0, len(data)), max_size=8))) | {len(first)})
     reads: list[Any] = [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)], strict=True)]
     reads = [r for r in reads if r]
     if draw(st.booleans()):
@@ -831,6 +834,66 @@ def _request(ex: dict[str, Any]) -> httpcore.Request:
                             content=ex["body"], extensions=EXT)
 
 
+def _message(exc: Exception) -> str:
+    """An error's message where both readers must agree on it; a malformed
+    response is reported in each parser's own words (h11's or llhttp's)."""
+    return "" if isinstance(exc, httpcore.RemoteProtocolError) else str(exc)
+
+
+def _httpcore_only(ex: dict[str, Any]) -> bool:
+    """Requests the lean connections hand to httpcore's own path."""
+    return ex["method"] in ("HEAD", "CONNECT") or ("Upgrade", "websocket") in ex["headers"]
+
+
+def _ended_at_eof(out: list[Any], stream: Script, conn: Any) -> bool:
+    """After a response that ended at end of file, h11 (httpcore) leaves the
+    connection idle although nothing more can come; the lean connection
+    closes it. Both are recorded alike, and the run stops there."""
+    if not (stream.eof and out and not isinstance(out[-1][0], type)):
+        return False
+    out.append(("ended at end of file", conn.is_idle() or conn.is_closed(),
+                b"".join(stream.written)))
+    return True
+
+
+_CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _control_bytes(ex: dict[str, Any]) -> bool:
+    return any(isinstance(r, bytes) and _CONTROL.search(r) for r in ex["reads"])
+
+
+_HTTPCORE_ERRORS = (httpcore.NetworkError, httpcore.ProtocolError, httpcore.TimeoutException)
+
+
+def assert_answers_alike(lean: list[Any], ref: list[Any], ctl: bool = False) -> None:
+    """The same record, except: where httpcore leaves a connection idle whose
+    next exchange then fails (bytes followed the response), the lean
+    connection closes it at once, and the record ends there; and where
+    httpcore fails on malformed bytes later or otherwise (h11 waits for a
+    whole head before judging it), the lean connection may fail with a
+    protocol error; and with `ctl` (control bytes in the response), llhttp
+    may refuse what h11 lets through."""
+    for i, (a, b) in enumerate(zip(lean, ref, strict=False)):
+        if a == b:
+            continue
+        if (isinstance(a[0], type) and isinstance(b[0], type)
+                and issubclass(a[0], httpcore.RemoteProtocolError)
+                and issubclass(b[0], _HTTPCORE_ERRORS)):
+            continue  # llhttp found the bytes malformed before h11 (which waited for more)
+        if (ctl and isinstance(a[0], type) and issubclass(a[0], httpcore.RemoteProtocolError)
+                and not isinstance(b[0], type)):
+            return  # a control byte that llhttp refuses and h11 lets through (both close)
+        closed_early = (
+            len(a) == 3 and isinstance(a[0], tuple) and a[0][1] and b[0][0] and a[2] == b[2]
+            and i + 1 < len(ref) and isinstance(ref[i + 1][0], type)
+            and issubclass(ref[i + 1][0], _HTTPCORE_ERRORS))
+        assert closed_early, (i, lean, ref)
+        assert len(lean) == i + 1
+        return
+    assert len(lean) == len(ref), (lean, ref)
+
+
 def _state(conn: Any) -> tuple[bool, bool, bool, int]:
     return conn.is_idle(), conn.is_closed(), conn.is_available(), conn._request_count
 
@@ -842,7 +905,8 @@ def run_sync(cls: type[httpcore.HTTP11Connection], ex: dict[str, Any]) -> list[A
     for _ in range(2):  # a second exchange on the connection when it is idle again
         try:
             resp = conn.handle_request(_request(ex))
-            assert (type(resp) is LeanResponse) == (cls is LeanHTTP11Connection)
+            assert (type(resp) is LeanResponse) == (cls is LeanHTTP11Connection
+                                                     and not _httpcore_only(ex))
             pieces = []
             for piece in resp.iter_stream():
                 pieces.append(piece)
@@ -855,7 +919,9 @@ def run_sync(cls: type[httpcore.HTTP11Connection], ex: dict[str, Any]) -> list[A
                         network.read(1 << 20) if isinstance(network, HTTP11UpgradeStream)
                         else None))  # (an upgrade's stream gives what followed the head)
         except Exception as exc:
-            out.append((type(exc), str(exc)))
+            out.append((type(exc), _message(exc)))
+        if _ended_at_eof(out, stream, conn):
+            break
         out.append((_state(conn), stream.closed, b"".join(stream.written)))
         if not conn.is_idle():
             break
@@ -869,7 +935,8 @@ async def run_async(cls: type[httpcore.AsyncHTTP11Connection], ex: dict[str, Any
     for _ in range(2):
         try:
             resp = await conn.handle_async_request(_request(ex))
-            assert (type(resp) is LeanResponse) == (cls is LeanAsyncHTTP11Connection)
+            assert (type(resp) is LeanResponse) == (cls is LeanAsyncHTTP11Connection
+                                                     and not _httpcore_only(ex))
             pieces = []
             async with aclosing(resp.aiter_stream()) as body:  # (as the driver closes it)
                 async for piece in body:
@@ -883,7 +950,9 @@ async def run_async(cls: type[httpcore.AsyncHTTP11Connection], ex: dict[str, Any
                         await network.read(1 << 20)
                         if isinstance(network, AsyncHTTP11UpgradeStream) else None))
         except Exception as exc:
-            out.append((type(exc), str(exc)))
+            out.append((type(exc), _message(exc)))
+        if _ended_at_eof(out, stream.sync, conn):
+            break
         out.append((_state(conn), stream.sync.closed, b"".join(stream.sync.written)))
         if not conn.is_idle():
             break
@@ -893,7 +962,8 @@ async def run_async(cls: type[httpcore.AsyncHTTP11Connection], ex: dict[str, Any
 @settings(max_examples=300, deadline=None)
 @given(exchanges())
 def test_lean_connection_answers_like_httpcores(ex: dict[str, Any]) -> None:
-    assert run_sync(LeanHTTP11Connection, ex) == run_sync(httpcore.HTTP11Connection, ex)
+    assert_answers_alike(run_sync(LeanHTTP11Connection, ex),
+                         run_sync(httpcore.HTTP11Connection, ex), _control_bytes(ex))
 
 
 # httpcore's own bodies are nested async generators; closing the outer one
@@ -912,4 +982,4 @@ def test_lean_async_connection_answers_like_httpcores(backend: str, ex: dict[str
                 await run_async(httpcore.AsyncHTTP11Connection, ex))
 
     lean, reference = anyio.run(both, backend=backend)
-    assert lean == reference
+    assert_answers_alike(lean, reference, _control_bytes(ex))
