@@ -84,6 +84,7 @@ __all__ = [
     "LeanHTTPConnection",
     "LeanResponse",
     "h11_headers",
+    "wire_request",
 ]
 
 try:  # h11's private header form, checked against h11 0.16 only
@@ -99,7 +100,7 @@ on any other h11, `h11.Request` validates every request's headers itself)."""
 _LOG = logging.getLogger("httpcore.http11")  # httpcore's traces log here at DEBUG
 _NEW, _IDLE = HTTPConnectionState.NEW, HTTPConnectionState.IDLE
 _ANEW, _AIDLE = AsyncState.NEW, AsyncState.IDLE  # (a separate enum in httpcore)
-_DONE = h11.DONE
+_DONE, _H11_IDLE = h11.DONE, h11.IDLE
 _Data, _EndOfMessage = h11.Data, h11.EndOfMessage
 _NO_TIMEOUTS: dict[str, float] = {}
 _FRAMING = (b"content-length", b"transfer-encoding")
@@ -136,6 +137,70 @@ def h11_headers(headers: list[Any]) -> Headers:
     if framing > 1:
         return normalize_and_validate(headers)
     return Headers(items)
+
+
+_LINES: dict[tuple[bytes, bytes], bytes] = {}
+"""Per (method, target) that h11 accepted: the request line h11 writes."""
+
+
+def _request_line(method: Any, target: Any) -> bytes | None:
+    line = _LINES.get((method, target))
+    if line is None:
+        if type(method) is not bytes or type(target) is not bytes:
+            return None
+        try:
+            h11.Request(method=method, target=target, headers=[(b"Host", b"h")])
+        except h11.LocalProtocolError:
+            return None
+        line = b"%s %s HTTP/1.1\r\n" % (method, target)
+        if len(_LINES) >= _VALID_MAX:
+            _LINES.clear()
+        _LINES[(method, target)] = line
+    return line
+
+
+def wire_request(request: httpcore.Request) -> tuple[bytes, bool] | None:
+    """The bytes h11 would write for `request` (request line, the Host line
+    first as h11 puts it, the other headers in order, the body), and
+    whether the connection may carry another request after it (no
+    `Connection: close`). Only for the plain case, judged from what h11
+    accepted before: known method and target, every header pair already
+    validated (`_VALID`), a Host header, a bytes body whose one
+    Content-Length matches it (or no body and no framing header). Anything
+    else gives None, and h11 builds (and judges) the request."""
+    if not H11_PREVALIDATED:
+        return None
+    line = _request_line(request.method, request.url.target)
+    body = request.stream
+    if line is None or type(body) is not ByteStream:
+        return None
+    content = b"".join(body)
+    valid = _VALID
+    host: list[bytes] = []
+    rest: list[bytes] = []
+    length: bytes | None = None
+    keep = True
+    for pair in request.headers:
+        item = valid.get(pair)
+        if item is None:
+            return None
+        raw, name, value = item
+        if name == b"host":
+            host.append(b"%s: %s\r\n" % (raw, value))
+            continue
+        rest.append(b"%s: %s\r\n" % (raw, value))
+        if name == b"content-length":
+            if length is not None:
+                return None
+            length = value
+        elif name == b"transfer-encoding":
+            return None
+        elif name == b"connection" and b"close" in [
+                v.strip().lower() for v in value.split(b",")]:
+            keep = False
+    if not host or (length != b"%d" % len(content) if length is not None else content):
+        return None
+    return b"".join((line, *host, *rest, b"\r\n", content)), keep
 
 
 def _h11_request(request: httpcore.Request) -> h11.Request:
@@ -329,16 +394,22 @@ class LeanHTTP11Connection(httpcore.HTTP11Connection):
             timeouts = request.extensions.get("timeout", _NO_TIMEOUTS)
             h11c = self._h11_state
             stream = self._network_stream
+            timeout = timeouts.get("write", None)
+            wire = wire_request(request)
             try:
-                timeout = timeouts.get("write", None)
-                stream.write(h11c.send(_h11_request(request)), timeout)
-                body = request.stream
-                assert type(body) is ByteStream or isinstance(body, typing.Iterable)
-                for chunk in body:
-                    stream.write(h11c.send(_Data(data=chunk)), timeout)
-                end = h11c.send(_EndOfMessage())
-                if end:
-                    stream.write(end, timeout)
+                if wire is not None:
+                    stream.write(wire[0], timeout)
+                    reader.request_sent = wire[1]
+                else:
+                    stream.write(h11c.send(_h11_request(request)), timeout)
+                    body = request.stream
+                    assert type(body) is ByteStream or isinstance(body, typing.Iterable)
+                    for chunk in body:
+                        stream.write(h11c.send(_Data(data=chunk)), timeout)
+                    end = h11c.send(_EndOfMessage())
+                    if end:
+                        stream.write(end, timeout)
+                    reader.request_sent = h11c.our_state is _DONE
             except httpcore.WriteError:
                 pass  # the server may have answered already: read its response
             timeout = timeouts.get("read", None)
@@ -362,8 +433,9 @@ class LeanHTTP11Connection(httpcore.HTTP11Connection):
             return
         self._reader = None
         with self._state_lock:
-            if reader.finished and reader.keep_alive and self._h11_state.our_state is _DONE:
-                self._h11_state = _fresh_h11(self)
+            if reader.finished and reader.keep_alive and reader.request_sent:
+                if self._h11_state.our_state is not _H11_IDLE:  # (the request went through h11)
+                    self._h11_state = _fresh_h11(self)
                 self._state = _IDLE
                 if self._keepalive_expiry is not None:
                     self._expire_at = time.monotonic() + self._keepalive_expiry
@@ -515,20 +587,26 @@ class LeanAsyncHTTP11Connection(httpcore.AsyncHTTP11Connection):
             timeouts = request.extensions.get("timeout", _NO_TIMEOUTS)
             h11c = self._h11_state
             stream = self._network_stream
+            timeout = timeouts.get("write", None)
+            wire = wire_request(request)
             try:
-                timeout = timeouts.get("write", None)
-                await stream.write(h11c.send(_h11_request(request)), timeout)
-                body = request.stream
-                if type(body) is ByteStream:
-                    for chunk in body:
-                        await stream.write(h11c.send(_Data(data=chunk)), timeout)
+                if wire is not None:
+                    await stream.write(wire[0], timeout)
+                    reader.request_sent = wire[1]
                 else:
-                    assert isinstance(body, typing.AsyncIterable)
-                    async for chunk in body:
-                        await stream.write(h11c.send(_Data(data=chunk)), timeout)
-                end = h11c.send(_EndOfMessage())
-                if end:
-                    await stream.write(end, timeout)
+                    await stream.write(h11c.send(_h11_request(request)), timeout)
+                    body = request.stream
+                    if type(body) is ByteStream:
+                        for chunk in body:
+                            await stream.write(h11c.send(_Data(data=chunk)), timeout)
+                    else:
+                        assert isinstance(body, typing.AsyncIterable)
+                        async for chunk in body:
+                            await stream.write(h11c.send(_Data(data=chunk)), timeout)
+                    end = h11c.send(_EndOfMessage())
+                    if end:
+                        await stream.write(end, timeout)
+                    reader.request_sent = h11c.our_state is _DONE
             except httpcore.WriteError:
                 pass  # the server may have answered already: read its response
             timeout = timeouts.get("read", None)
@@ -549,8 +627,8 @@ class LeanAsyncHTTP11Connection(httpcore.AsyncHTTP11Connection):
         self._reader = None
         h11c = self._h11_state
         if reader is not None:
-            reuse = reader.finished and reader.keep_alive and h11c.our_state is _DONE
-            if reuse:
+            reuse = reader.finished and reader.keep_alive and reader.request_sent
+            if reuse and h11c.our_state is not _H11_IDLE:  # (the request went through h11)
                 self._h11_state = _fresh_h11(self)
         else:
             reuse = h11c.our_state is _DONE and h11c.their_state is _DONE

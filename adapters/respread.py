@@ -48,7 +48,8 @@ class ResponseReader:
     """One response, fed with `feed(data)` (`b""` is end of file)."""
 
     __slots__ = ("_info", "_parser", "_seen", "complete", "failure", "finished", "head_done",
-                 "headers", "keep_alive", "pieces", "reason", "status", "version")
+                 "headers", "keep_alive", "pieces", "reason", "request_sent", "status",
+                 "version")
 
     def __init__(self) -> None:
         self._parser = parser = httptools.HttpResponseParser(self)
@@ -62,6 +63,7 @@ class ResponseReader:
         self.complete = False  # the whole response is read
         self.finished = False  # ... and its body was handed out to the end (set by the body)
         self.keep_alive = False
+        self.request_sent = False  # (the connection's: the request went out whole, no close)
         self.failure: httpcore.RemoteProtocolError | None = None
         """An error found after body pieces that are still to be handed out
         (the body raises it once they are)."""

@@ -3,9 +3,11 @@ tests (tests/drivers/test_lean_http11.py) reach only rarely."""
 
 from __future__ import annotations
 
+import h11
 import httpcore
 import pytest
 
+from adapters.lean11 import h11_headers, wire_request
 from adapters.respread import DISCONNECTED, MAX_HEAD, ResponseReader
 
 
@@ -75,3 +77,44 @@ def test_bytes_after_the_response_are_ignored_but_forbid_reuse() -> None:
     r = read_all(b"HTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 200 Other\r\nX: 1\r\n\r\ngarbage")
     assert (r.status, r.reason, r.headers, r.pieces) == (204, b"No Content", [], [])
     assert r.complete and not r.keep_alive
+
+
+# ------------------------------------------------- requests written without h11
+
+
+def _h11_bytes(request: httpcore.Request) -> bytes:
+    conn = h11.Connection(h11.CLIENT)
+    out = conn.send(h11.Request(method=request.method, target=request.url.target,
+                                headers=request.headers))
+    out += b"".join(conn.send(h11.Data(data=c)) for c in request.stream)  # type: ignore[union-attr]
+    return out + conn.send(h11.EndOfMessage())
+
+
+_HEADERS = [("User-Agent", "t"), ("Host", "a.test"), ("Content-Type", "application/json")]
+
+
+@pytest.mark.parametrize(("method", "headers", "body", "keep"), [
+    ("POST", [*_HEADERS, ("Content-Length", "7")], b'{"a":1}', True),
+    ("GET", _HEADERS, b"", True),
+    ("POST", [*_HEADERS, ("Connection", "keep-alive, Close"), ("Content-Length", "2")],
+     b"{}", False),
+])
+def test_plain_requests_are_written_byte_for_byte_as_h11_writes_them(
+        method: str, headers: list[tuple[str, str]], body: bytes, keep: bool) -> None:
+    request = httpcore.Request(method, "http://a.test/v1/x?q=1", headers=headers, content=body)
+    h11_headers(request.headers)  # (as the first request's h11 path does: pairs validated)
+    assert wire_request(request) == (_h11_bytes(request), keep)
+
+
+@pytest.mark.parametrize(("headers", "body"), [
+    ([("Host", "a.test"), ("Content-Length", "3")], b"{}"),  # length mismatch: h11 judges
+    ([("Host", "a.test")], b"{}"),  # a body without framing
+    ([("Host", "a.test"), ("Transfer-Encoding", "chunked")], b"{}"),
+    ([("Content-Length", "2")], b"{}"),  # no Host
+    ([("Host", "a.test"), ("X-Never-Seen", "1"), ("Content-Length", "2")], b"{}"),
+])
+def test_other_requests_are_left_to_h11(headers: list[tuple[str, str]], body: bytes) -> None:
+    request = httpcore.Request("POST", "http://a.test/x", headers=headers, content=body)
+    if ("X-Never-Seen", "1") not in headers:
+        h11_headers(request.headers)
+    assert wire_request(request) is None
