@@ -12,7 +12,12 @@ of the process's CPU time and cut streaming throughput several-fold.
 keeping its contract (which requests get which connections, which
 connections are handed back for closing):
 
-- closed connections are dropped on every plan, as before;
+- closed connections are dropped from the pool's list: the plan walks the
+  whole list only when one may have closed (a response released on a closed
+  connection, an error), with each sweep, while idle connections could
+  exceed `max_keepalive_connections`, and always once the pool has handed
+  out a response of httpcore's own path (whose close it does not see);
+  otherwise a plan costs the same with 64 connections as with one;
 - the expiry check of idle connections (keep-alive timeout, or a socket the
   server closed) runs for the whole pool at most once per `SWEEP_S`, and
   always for the idle connection about to be reused, so a dead connection is
@@ -92,6 +97,20 @@ class _LeanPlan:
     _max_connections: int
     _max_keepalive_connections: int
     _next_sweep: float = 0.0
+    _tidy_due: bool = True
+    """Whether the next plan walks the whole pool: set when a connection may
+    have closed (a response released on a closed connection, an error); the
+    walk also runs with each sweep and while idle connections could exceed
+    `max_keepalive_connections`."""
+    _tidy_always: bool = False
+    """Set once the pool hands out a response of httpcore's own path, whose
+    close re-plans without telling the pool: every plan walks the pool."""
+
+    def _released(self, pool_request: Any) -> None:
+        """A request leaves the pool: if its connection closed, tidy."""
+        conn = pool_request.connection
+        if conn is None or conn.is_closed():
+            self._tidy_due = True
 
     def _plain_http11(self) -> bool:
         """Whether the pool makes plain HTTP/1.1 connections (no proxy, no
@@ -116,23 +135,26 @@ class _LeanPlan:
         if sweep:
             self._next_sweep = now + SWEEP_S
         conns = self._connections
-        kept: list[Any] = []
-        idle = 0
-        for conn in conns:
-            if conn.is_closed():
-                continue
-            if sweep and conn.has_expired():
-                closing.append(conn)
-                continue
-            if conn.is_idle():
-                idle += 1
-            kept.append(conn)
-        surplus = idle - self._max_keepalive_connections
-        if surplus > 0:
-            for conn in [c for c in kept if c.is_idle()][:surplus]:
-                kept.remove(conn)
-                closing.append(conn)
-        conns[:] = kept  # the pool keeps its own list object
+        if (sweep or self._tidy_due or self._tidy_always
+                or len(conns) > self._max_keepalive_connections):
+            self._tidy_due = False
+            kept: list[Any] = []
+            idle = 0
+            for conn in conns:
+                if conn.is_closed():
+                    continue
+                if sweep and conn.has_expired():
+                    closing.append(conn)
+                    continue
+                if conn.is_idle():
+                    idle += 1
+                kept.append(conn)
+            surplus = idle - self._max_keepalive_connections
+            if surplus > 0:
+                for conn in [c for c in kept if c.is_idle()][:surplus]:
+                    kept.remove(conn)
+                    closing.append(conn)
+            conns[:] = kept  # the pool keeps its own list object
 
         for pool_request in self._requests:
             if not pool_request.is_queued():
@@ -230,12 +252,14 @@ class LeanConnectionPool(_LeanPlan, httpcore.ConnectionPool):
                     break
                 except httpcore.ConnectionNotAvailable:
                     pool_request.clear_connection()  # taken meanwhile: plan again
+                    self._tidy_due = True  # (or closed meanwhile)
                 with lock:
                     closing = self._assign_requests_to_connections()
         except BaseException as exc:
             with lock:
                 if pool_request in self._requests:
                     self._requests.remove(pool_request)
+                self._tidy_due = True
                 closing = self._assign_requests_to_connections()
             self._close_connections(closing)
             raise exc from None
@@ -243,6 +267,7 @@ class LeanConnectionPool(_LeanPlan, httpcore.ConnectionPool):
         if type(stream) is LeanBody:
             stream.pool, stream.pool_request = self, pool_request
             return response
+        self._tidy_always = True
         return httpcore.Response(  # httpcore's own connection: its pool stream
             status=response.status, headers=response.headers,
             content=PoolByteStream(stream=stream, pool_request=pool_request,  # type: ignore[arg-type]
@@ -253,6 +278,7 @@ class LeanConnectionPool(_LeanPlan, httpcore.ConnectionPool):
         """A response was closed: its request leaves the pool, which re-plans."""
         with self._optional_thread_lock:
             self._requests.remove(pool_request)
+            self._released(pool_request)
             closing = self._assign_requests_to_connections()
         if closing:
             self._close_connections(closing)
@@ -325,8 +351,10 @@ class LeanAsyncConnectionPool(_LeanPlan, httpcore.AsyncConnectionPool):
                     break
                 except httpcore.ConnectionNotAvailable:
                     pool_request.clear_connection()  # taken meanwhile: plan again
+                    self._tidy_due = True  # (or closed meanwhile)
         except BaseException as exc:
             requests.remove(pool_request)
+            self._tidy_due = True
             closing = self._assign_requests_to_connections()
             if closing:
                 await self._close_connections(closing)  # (shielded by httpcore)
@@ -335,6 +363,7 @@ class LeanAsyncConnectionPool(_LeanPlan, httpcore.AsyncConnectionPool):
         if type(stream) is LeanAsyncBody:
             stream.pool, stream.pool_request = self, pool_request
             return response
+        self._tidy_always = True
         return httpcore.Response(  # httpcore's own connection: its pool stream
             status=response.status, headers=response.headers,
             content=AsyncPoolByteStream(stream=stream, pool_request=pool_request,  # type: ignore[arg-type]
@@ -346,6 +375,7 @@ class LeanAsyncConnectionPool(_LeanPlan, httpcore.AsyncConnectionPool):
         (closing what the plan dropped, shielded by httpcore)."""
         requests: list[Any] = self._requests
         requests.remove(pool_request)
+        self._released(pool_request)
         closing = self._assign_requests_to_connections()
         if closing:
             await self._close_connections(closing)

@@ -32,8 +32,10 @@ class StubConn:
     closed: bool = False
     expired: bool = False
     expiry_checks: int = 0
+    queries: int = 0  # is_closed / is_idle calls
 
     def is_closed(self) -> bool:
+        self.queries += 1
         return self.closed
 
     def has_expired(self) -> bool:
@@ -41,6 +43,7 @@ class StubConn:
         return self.expired
 
     def is_idle(self) -> bool:
+        self.queries += 1
         return self.idle
 
     def is_available(self) -> bool:  # HTTP/1.1: only an idle connection takes a request
@@ -125,6 +128,33 @@ def test_between_sweeps_only_the_reused_connection_is_checked_and_never_if_dead(
     closing = pool._assign_requests_to_connections()
     assert closing == [conns[0]] and req.conn is conns[1]
     assert [c.expiry_checks for c in conns] == [1, 1, 0, 0]  # no poll of the others
+
+
+def test_between_sweeps_a_plan_does_not_walk_the_pool() -> None:
+    pool = StubPool([], [], limit=64, keepalive=64)
+    pool._assign_requests_to_connections()  # the sweep of this second (and the first tidy)
+    conns = [StubConn("x") for _ in range(64)]
+    pool.conns[:] = conns
+    req = StubRequest("x")
+    pool.reqs.append(req)
+    assert pool._assign_requests_to_connections() == [] and req.conn is conns[0]
+    assert sum(c.queries for c in conns) <= 1  # (the chosen one's idle check)
+
+
+def test_a_released_request_whose_connection_closed_has_it_dropped() -> None:
+    pool = StubPool([], [], limit=8, keepalive=8)
+    pool._assign_requests_to_connections()
+    conns = [StubConn("x") for _ in range(3)]
+    pool.conns[:] = conns
+    req = StubRequest("x")
+    pool.reqs.append(req)
+    pool._assign_requests_to_connections()
+    assert req.conn is conns[0]
+    conns[0].closed = True  # e.g. the response said Connection: close
+    pool.reqs.remove(req)
+    pool._released(type("PR", (), {"connection": conns[0]})())
+    pool._assign_requests_to_connections()
+    assert pool.conns == conns[1:]
 
 
 def test_surplus_idle_connections_are_closed() -> None:
