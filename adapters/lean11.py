@@ -1,4 +1,4 @@
-"""Lean HTTP/1.1 connections for the drivers' pools (httpcore 1.0, h11 0.16).
+"""Lean HTTP/1.1 connections for the drivers' pools (httpcore 1.0, h11 0.16, httptools).
 
 httpcore's HTTP/1.1 connection is written for every use httpcore has: each
 request opens five `Trace` context managers (which do nothing unless a
@@ -17,28 +17,38 @@ loop.
 (state machine, `is_available` / `is_idle` / `has_expired` / `is_closed`,
 keep-alive expiry, `close`) and replace only the per-request path:
 
-- the request is sent and the response head read in one method, with h11's
-  exceptions mapped by plain `try`/`except` exactly as httpcore maps them
-  (`h11.LocalProtocolError` while building the request ->
-  `httpcore.LocalProtocolError`, `h11.RemoteProtocolError` while reading ->
-  `httpcore.RemoteProtocolError`, network errors pass through, a write
-  error is ignored so that the server's answer is still read);
-- request headers reach h11 already validated: each distinct (name, value)
-  pair is validated once by h11's own `normalize_and_validate` and cached;
-  a request's list is assembled from the cached triples into h11's
-  `Headers`, which `h11.Request` takes without validating again (method and
-  target are still checked by h11 on every request). A list with more than
-  one framing header (Content-Length / Transfer-Encoding) is validated as a
+- the request is sent and the response head read in one method. A plain
+  request (a known method and target, header pairs h11 accepted before, a
+  Host header, a bytes body with its one Content-Length, or no body) is
+  written byte for byte as h11 writes it, in one write (`wire_request`);
+  any other goes through h11, with h11's exceptions mapped by plain
+  `try`/`except` exactly as httpcore maps them (`h11.LocalProtocolError`
+  while building the request -> `httpcore.LocalProtocolError`). Network
+  errors pass through; a write error is ignored so that the server's answer
+  is still read (the connection is then not reused);
+- request headers are validated once per distinct (name, value) pair by
+  h11's own `normalize_and_validate` and cached; h11's requests are
+  assembled from the cached triples into h11's `Headers`, which
+  `h11.Request` takes without validating again (method and target are
+  checked by h11 once per distinct pair too). A list with more than one
+  framing header (Content-Length / Transfer-Encoding) is validated as a
   whole, so h11 itself judges duplicates and conflicts. This relies on h11
   0.16's private `Headers` / `normalize_and_validate` and `h11.Request`'s
   `_parsed` flag: `H11_PREVALIDATED` is False on any other h11 version (or
-  if those names are gone), and `h11.Request` then validates every
-  request's headers itself, as in httpcore;
+  if those names are gone), and then every request goes through h11, which
+  validates its headers itself, as in httpcore;
+- the response is read by `adapters.respread.ResponseReader` (llhttp,
+  through httptools) instead of h11's state machine: the same head, body
+  and errors (`httpcore.RemoteProtocolError`), at a fraction of the cost.
+  The connection goes idle for another request when the request went out
+  whole without `Connection: close`, the response was read to its end and
+  allows keep-alive (never HTTP/1.0), and nothing followed it; h11 then
+  gets a fresh cycle if it was used. Otherwise it is closed;
 - the response is a `LeanResponse` (an `httpcore.Response` built without the
   argument checks) whose `iter_stream()` / `aiter_stream()` is the body's
-  own event loop: one generator between the caller and h11. It is iterable
-  once, closes its connection when closed before its end, and hands the
-  connection back to the pool (`release_request`) when closed;
+  own read loop: one generator between the caller and the socket. It is
+  iterable once, closes its connection when closed before its end, and
+  hands the connection back to the pool (`release_request`) when closed;
 - the async connection takes no lock on the normal path (its state changes
   have no await between check and set) and enters a shielded cancel scope
   only to close a connection on an error, cancellation or early close, so a
@@ -48,11 +58,15 @@ keep-alive expiry, `close`) and replace only the per-request path:
   lock is free (an uncontended anyio lock otherwise yields once per acquire).
 
 A request with a `trace` extension, or with debug logging of
-`httpcore.http11` on, takes httpcore's own path (traces are kept). 1xx
-informational responses are skipped and 101 / CONNECT upgrades hand an
-upgrade stream over, as httpcore does. `tests/drivers/test_lean_http11.py`
-checks the behaviours on real loopback servers and compares the lean
-connections with httpcore's on random responses cut into random reads.
+`httpcore.http11` on, takes httpcore's own path (traces are kept), and so do
+HEAD, CONNECT and upgrade requests (their responses are framed by the
+request, which llhttp's response parser does not see; httpcore hands an
+upgrade stream over). 1xx informational responses are skipped.
+`tests/drivers/test_lean_http11.py` checks the behaviours on real loopback
+servers and compares the lean connections with httpcore's on random
+responses cut into random reads (the few places where the lean connection
+is deliberately stricter are spelled out there);
+`tests/drivers/test_respread.py` checks the reader and `wire_request`.
 """
 
 from __future__ import annotations
