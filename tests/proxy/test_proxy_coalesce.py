@@ -150,3 +150,65 @@ def test_held_head_goes_out_with_next_event() -> None:
     import anyio
     anyio.run(run)
     assert len(sent) == 1 and sent[0].endswith(b"\r\n\r\nok")
+
+
+def _answer(cls: Any, headers: list[tuple[bytes, bytes]]) -> bytes:
+    """The bytes `cls` writes for a final head with `headers`, then `ok`."""
+    import anyio
+    from hypercorn.config import Config
+    from hypercorn.protocol.events import Body, EndBody, Response
+
+    sent: list[bytes] = []
+    proto = cls.__new__(cls)
+    proto.connection = h11.Connection(h11.SERVER)
+    proto.connection.receive_data(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert isinstance(proto.connection.next_event(), h11.Request)
+    proto.config = Config()
+    proto.config.include_date_header = False
+    proto.keep_alive_requests = 0
+
+    async def send(event: Any) -> None:
+        sent.append(bytes(event.data))
+
+    proto.send = send
+
+    async def run() -> None:
+        await proto.stream_send(Response(stream_id=1, status_code=201, headers=headers))
+        await proto.stream_send(Body(stream_id=1, data=b"ok"))
+        await proto.stream_send(EndBody(stream_id=1))
+
+    anyio.run(run)
+    return b"".join(sent)
+
+
+@pytest.mark.parametrize("headers", [
+    [(b"content-type", b"application/json"), (b"Content-Length", b"2"), (b"x-a", b"b  c")],
+    [(b"content-length", b"2"), (b"content-length", b"2")],  # framing: h11 judges the list
+    [(b"x-modelmesh-model", b"p0.m0"), (b"content-length", b"2")],
+])
+def test_head_built_from_cached_validation_is_byte_identical(
+        headers: list[tuple[bytes, bytes]]) -> None:
+    assert coalesce.install()
+    cls = hprotocol.H11Protocol
+    assert cls._cached_head  # the installed hypercorn is the one it was checked against
+    for _ in range(2):  # (the second time from the cache)
+        assert _answer(cls, headers) == _answer(H11Protocol, headers)
+
+
+@pytest.mark.parametrize("bad", [(b"x-bad", b"a\nb"), (b"bad name", b"v"),
+                                 (b"content-length", b"1x")])
+def test_head_with_an_invalid_header_fails_as_in_hypercorn(bad: tuple[bytes, bytes]) -> None:
+    assert coalesce.install()
+    for cls in (hprotocol.H11Protocol, H11Protocol):
+        with pytest.raises(h11.LocalProtocolError):
+            _answer(cls, [bad, (b"content-length", b"2")])
+
+
+def test_head_cache_is_used_only_for_the_stream_send_it_was_checked_against() -> None:
+    class Changed(H11Protocol):  # type: ignore[misc]
+        async def stream_send(self, event: Any) -> None:  # (a different method)
+            await super().stream_send(event)
+
+    assert coalesce._head_matches(H11Protocol)
+    assert not coalesce._head_matches(Changed)
+    assert coalesce._make_class(Changed)._cached_head is False
