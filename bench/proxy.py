@@ -300,7 +300,7 @@ def main() -> int:
             ready(port)
         # the headline pair alone (what the target is about), then the split
         # in a second loop with the stand-ins interleaved (their requests
-        # between the proxy's cool its caches: that loop's figures run higher)
+        # between the proxy's cool its caches)
         seq = sequential(fport, pport, args.requests, None,
                          {"proxy": pids["proxy"], "fake": pids["fake"]})
         split = sequential(fport, pport, args.requests, stand_ins, pids) if stand_ins else {}
@@ -345,8 +345,8 @@ def main() -> int:
             f"Split of the added median, from a second loop of {args.requests} rounds in "
             "which each round also calls the two stand-ins (a trivial ASGI app under "
             "hypercorn, and the proxy app with a canned client result). With four servers "
-            "taking turns the proxy's caches are colder, so that loop's added median is "
-            f"higher: {split['added_median']:.3f} ms.",
+            "taking turns the proxy's caches are colder there; that loop's own added median: "
+            f"{split['added_median']:.3f} ms.",
             "",
             "| part | ms |",
             "| --- | ---: |",
