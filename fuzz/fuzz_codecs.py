@@ -11,8 +11,6 @@ ValueError. Run with `python fuzz/fuzz_codecs.py` when atheris is installed.
 from __future__ import annotations
 
 import contextlib
-import os
-import sys
 from typing import Any
 
 from meshcore.config.schema import ModelConfig, ProviderConfig
@@ -86,16 +84,10 @@ def one_input(data: bytes) -> None:
 
 
 def main() -> None:  # pragma: no cover - needs atheris
-    """Run the fuzzer."""
-    try:
-        import atheris
-    except ImportError:
-        sys.stderr.write("atheris is not installed\n")
-        raise SystemExit(1) from None
-    if os.environ.get("MODELMESH_FUZZ_INSTRUMENT") == "1":  # full coverage guidance; slow to start
-        atheris.instrument_all()
-    atheris.Setup(sys.argv, one_input)
-    atheris.Fuzz()
+    """atheris entry point."""
+    from _runner import fuzz
+
+    fuzz(one_input)
 
 
 if __name__ == "__main__":  # pragma: no cover

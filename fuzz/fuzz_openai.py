@@ -9,8 +9,6 @@ succeeds when it carried an end marker or a finish reason (SPEC R-67).
 
 from __future__ import annotations
 
-import os
-import sys
 from typing import Any
 
 from meshcore.config.schema import ModelConfig, ProviderConfig
@@ -19,11 +17,6 @@ from meshcore.types import OutcomeClass
 from meshcore.wire.classify import classify
 from meshcore.wire.models import parse_request
 from meshcore.wire.registry import start_attempt
-
-try:
-    import atheris
-except ImportError:  # the module stays importable (and testable) without atheris
-    atheris = None
 
 _OPS = ("chat", "chat-stream", "embeddings", "images", "speech", "transcription")
 _INPUTS: dict[str, dict[str, Any]] = {
@@ -77,14 +70,11 @@ def one_input(data: bytes) -> None:
         raise AssertionError(f"unexpected fact {fact!r}")
 
 
-def main() -> None:
+def main() -> None:  # pragma: no cover - needs atheris
     """atheris entry point."""
-    if atheris is None:
-        raise SystemExit("atheris is not installed (pip install '.[fuzz]')")
-    if os.environ.get("MODELMESH_FUZZ_INSTRUMENT") == "1":  # full coverage guidance; slow to start
-        atheris.instrument_all()
-    atheris.Setup(sys.argv, one_input)
-    atheris.Fuzz()
+    from _runner import fuzz
+
+    fuzz(one_input)
 
 
 if __name__ == "__main__":

@@ -12,18 +12,11 @@ in neither.
 
 from __future__ import annotations
 
-import os
-import sys
 from typing import Any
 
 import httpcore
 
 from adapters.respread import ResponseReader
-
-try:
-    import atheris
-except ImportError:  # the module stays importable (and testable) without atheris
-    atheris = None
 
 
 def _read(pieces: list[bytes]) -> tuple[Any, ...]:
@@ -62,14 +55,11 @@ def one_input(data: bytes) -> None:
         raise AssertionError(f"cutting changed the answer: {whole!r} vs {parts!r}")
 
 
-def main() -> None:
+def main() -> None:  # pragma: no cover - needs atheris
     """atheris entry point."""
-    if atheris is None:
-        raise SystemExit("atheris is not installed (pip install '.[fuzz]')")
-    if os.environ.get("MODELMESH_FUZZ_INSTRUMENT") == "1":  # full coverage guidance; slow to start
-        atheris.instrument_all()
-    atheris.Setup(sys.argv, one_input)
-    atheris.Fuzz()
+    from _runner import fuzz
+
+    fuzz(one_input)
 
 
 if __name__ == "__main__":

@@ -34,8 +34,6 @@ Run with atheris:  python fuzz/fuzz_router.py [corpus_dir] [-runs=N]
 from __future__ import annotations
 
 import json
-import os
-import sys
 from typing import Any
 
 from meshcore.actions import ACTION_TYPES, SendAttempt
@@ -333,12 +331,10 @@ def one_input(data: bytes) -> None:
 
 
 def main() -> None:  # pragma: no cover - needs atheris
-    import atheris
+    """atheris entry point."""
+    from _runner import fuzz
 
-    if os.environ.get("MODELMESH_FUZZ_INSTRUMENT") == "1":  # full coverage guidance; slow to start
-        atheris.instrument_all()
-    atheris.Setup(sys.argv, one_input)
-    atheris.Fuzz()
+    fuzz(one_input)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -7,15 +7,7 @@ derived from the data yields exactly the events of parsing it at once.
 
 from __future__ import annotations
 
-import os
-import sys
-
 from meshcore.wire.sse import SSEEvent, SSEParser
-
-try:
-    import atheris
-except ImportError:  # the module stays importable (and testable) without atheris
-    atheris = None
 
 
 def _parse(pieces: list[bytes]) -> list[SSEEvent]:
@@ -41,14 +33,11 @@ def one_input(data: bytes) -> None:
             raise AssertionError("event fields must be strings")
 
 
-def main() -> None:
+def main() -> None:  # pragma: no cover - needs atheris
     """atheris entry point."""
-    if atheris is None:
-        raise SystemExit("atheris is not installed (pip install '.[fuzz]')")
-    if os.environ.get("MODELMESH_FUZZ_INSTRUMENT") == "1":  # full coverage guidance; slow to start
-        atheris.instrument_all()
-    atheris.Setup(sys.argv, one_input)
-    atheris.Fuzz()
+    from _runner import fuzz
+
+    fuzz(one_input)
 
 
 if __name__ == "__main__":
