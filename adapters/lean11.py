@@ -310,11 +310,22 @@ def _httpcore_path(request: httpcore.Request) -> bool:
     return any(len(name) == 7 and name.lower() == b"upgrade" for name, _ in request.headers)
 
 
-def _fresh_h11(conn: Any) -> h11.Connection:
-    """A new h11 state for the next request (the lean path read the last
-    response without h11, so h11's own cycle never ended)."""
-    return h11.Connection(our_role=h11.CLIENT,
-                          max_incomplete_event_size=conn.MAX_INCOMPLETE_EVENT_SIZE)
+def _go_idle(conn: Any, reader: ResponseReader, idle: Any) -> bool:
+    """After a lean exchange on `conn` (sync or async): when the request went
+    out whole without `Connection: close`, the response was read to its end
+    and allows keep-alive, the connection goes `idle` for another request
+    (keep-alive expiry set; h11 gets a fresh cycle if the request went
+    through it, since the lean path read the response without h11). False:
+    the caller closes it."""
+    if not (reader.finished and reader.keep_alive and reader.request_sent):
+        return False
+    if conn._h11_state.our_state is not _H11_IDLE:
+        conn._h11_state = h11.Connection(our_role=h11.CLIENT,
+                                         max_incomplete_event_size=conn.MAX_INCOMPLETE_EVENT_SIZE)
+    conn._state = idle
+    if conn._keepalive_expiry is not None:
+        conn._expire_at = time.monotonic() + conn._keepalive_expiry
+    return True
 
 
 # ---------------------------------------------------------------- sync
@@ -447,13 +458,7 @@ class LeanHTTP11Connection(httpcore.HTTP11Connection):
             return
         self._reader = None
         with self._state_lock:
-            if reader.finished and reader.keep_alive and reader.request_sent:
-                if self._h11_state.our_state is not _H11_IDLE:  # (the request went through h11)
-                    self._h11_state = _fresh_h11(self)
-                self._state = _IDLE
-                if self._keepalive_expiry is not None:
-                    self._expire_at = time.monotonic() + self._keepalive_expiry
-            else:
+            if not _go_idle(self, reader, _IDLE):
                 self.close()
 
 
@@ -639,20 +644,17 @@ class LeanAsyncHTTP11Connection(httpcore.AsyncHTTP11Connection):
         shielded. After httpcore's own path, httpcore's rule, unlocked."""
         reader = self._reader
         self._reader = None
-        h11c = self._h11_state
         if reader is not None:
-            reuse = reader.finished and reader.keep_alive and reader.request_sent
-            if reuse and h11c.our_state is not _H11_IDLE:  # (the request went through h11)
-                self._h11_state = _fresh_h11(self)
+            reuse = _go_idle(self, reader, _AIDLE)
         else:
+            h11c = self._h11_state
             reuse = h11c.our_state is _DONE and h11c.their_state is _DONE
             if reuse:
                 h11c.start_next_cycle()
-        if reuse:
-            self._state = _AIDLE
-            if self._keepalive_expiry is not None:
-                self._expire_at = time.monotonic() + self._keepalive_expiry
-        else:
+                self._state = _AIDLE
+                if self._keepalive_expiry is not None:
+                    self._expire_at = time.monotonic() + self._keepalive_expiry
+        if not reuse:
             with anyio.CancelScope(shield=True):
                 await self.aclose()
 
