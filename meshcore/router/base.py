@@ -30,7 +30,7 @@ from meshcore.router.budget import BudgetLedger
 from meshcore.router.calendar import DAY_S, iso_utc, period_key
 from meshcore.router.policy import StrategyState
 from meshcore.router.state import AttemptState, ModelState, ProviderState, RequestState
-from meshcore.router.stats import StatsBook
+from meshcore.router.stats import StatsBook, logs_wanted
 from meshcore.router.timers import TimerQueue
 from meshcore.types import Instant, Operation, RequestFeatures
 
@@ -162,6 +162,8 @@ class RouterBase:
         self.window_cache: dict[str, str] = {}
         # the persistence policy, read once per configuration
         self.sync_mode = sync_policy_of(config.sections)
+        # request-log records only when a sink takes them (stats.logs_wanted)
+        self.log_requests = logs_wanted(config.sections)
         # per-pool facts the per-request path reads (see `pool_plan`); keyed
         # by pool name, each checked against the pool object it was built from
         self.pool_plans: dict[str, PoolPlan] = {}

@@ -2,10 +2,14 @@
 
 Theory of operation: `fail()` emits the single terminal `Fail` of a
 request with its attempt history, a trace and the request-log record;
-`log_request()` / `log_probe()` build the `metadata`-level records of R-92
-(the shell adds text fields for the other levels). `finish()` forgets an
-ended request and drops the deadline timers of ended requests from the
-fronts of the timer queue's deadline lanes (`timers.py`).
+`log_request()` counts a finished request in the statistics and, when a
+sink takes the request log, emits its `metadata`-level record of R-92 (the
+shell adds text fields for the other levels; with no such sink nothing
+would read the record, so none is built); `log_probe()` emits a probe's
+record under the same condition (probes are not counted in the
+statistics). `finish()` forgets an ended request and drops the deadline
+timers of ended requests from the fronts of the timer queue's deadline
+lanes (`timers.py`).
 """
 
 from __future__ import annotations
@@ -59,25 +63,36 @@ class EndingsOps(HealthOps):
     def log_request(self, actions: list[Action], req: RequestState, outcome: str,
                     rec: AttemptRecord | None, usage: Usage | None, cost: float,
                     ttft: float | None) -> None:
-        mid = rec.model_id if rec else None
-        cfg = self.config.models.get(mid) if mid else None
+        """Count the finished request in the statistics and, when a sink takes
+        the request log (`RouterBase.log_requests`), emit its record."""
         now = self.now
-        entry = RequestLogEntry(
-            iso_utc(now.wall), req.request_id, req.pool.name, req.pool.capability,
-            "streaming" if req.features.stream else "synchronous",
-            mid, rec.provider_id if rec else None, rec.status_code if rec else None,
-            outcome, len(req.attempts), (now.mono - req.started_mono) * 1000.0, ttft,
-            usage.prompt_tokens if usage else 0, usage.completion_tokens if usage else 0,
-            cost, cfg is not None and cfg.pricing is None, False,
-            None if outcome == "success" else {
-                "class": rec.outcome.value if rec else outcome,
-                "message": rec.message if rec else ""},
-        )
-        actions.append(Emit(entry))
-        self.stats_book.request(entry, now.mono)
+        ts = iso_utc(now.wall)
+        latency = (now.mono - req.started_mono) * 1000.0
+        tokens_in = usage.prompt_tokens if usage else 0
+        tokens_out = usage.completion_tokens if usage else 0
+        mid = pid = None
+        if rec is not None:
+            mid = rec.model_id
+            pid = rec.provider_id
+        if self.log_requests:
+            cfg = self.config.models.get(mid) if mid else None
+            actions.append(Emit(RequestLogEntry(
+                ts, req.request_id, req.pool.name, req.pool.capability,
+                "streaming" if req.features.stream else "synchronous",
+                mid, pid, rec.status_code if rec else None,
+                outcome, len(req.attempts), latency, ttft, tokens_in, tokens_out,
+                cost, cfg is not None and cfg.pricing is None, False,
+                None if outcome == "success" else {
+                    "class": rec.outcome.value if rec else outcome,
+                    "message": rec.message if rec else ""},
+            )))
+        self.stats_book.count(req.pool.name, mid, pid, bool(req.attempts), outcome == "success",
+                              tokens_in, tokens_out, cost, latency, ts, now.mono)
 
     def log_probe(self, actions: list[Action], att: AttemptState, rec: AttemptRecord,
                   usage: Usage | None, cost: float) -> None:
+        if not self.log_requests:
+            return  # no sink takes the request log; probes are not in the statistics
         actions.append(Emit(RequestLogEntry(
             timestamp=iso_utc(self.now.wall), request_id=att.attempt_id, pool=att.pool or None,
             capability=None, delivery_mode="synchronous", model_id=att.model_id,

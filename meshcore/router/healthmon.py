@@ -130,6 +130,8 @@ def charge_probe(r: HealthOps, actions: list[Action], ev: ProviderHealthReported
     usage, cost and budgets, and gets its own request-log record (probe: true)."""
     assert ev.usage is not None and ev.model_id is not None
     cost = r.book_usage(ev.model_id, ev.usage)
+    if not r.log_requests:
+        return  # no sink takes the request log
     actions.append(Emit(RequestLogEntry(
         timestamp=iso_utc(r.now.wall), request_id=f"health-probe:{ev.provider_id}", pool=None,
         capability=None, delivery_mode="synchronous", model_id=ev.model_id,

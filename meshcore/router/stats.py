@@ -8,11 +8,16 @@ attempt was made) for the model and provider that ended it; the
 `RoutingEvent`s count standby periods (`model_deactivated` /
 `model_activated`, `provider_deactivated` / `provider_recovered`), quota
 resets (`model_activated` with trigger `quota_reset`) and rotations
-(`model_rotated`). Nothing here feeds back into a routing decision. The
-scopes a request record counts in are looked up once per (pool, model,
-provider) and kept until the next prune, which may delete scopes.
+(`model_rotated`). Nothing here feeds back into a routing decision.
 
-Counters live in time buckets (at most `BUCKETS` per scope, each
+A finished request is booked once, on the `KeyStats` of its (pool, model,
+provider), not on each of the up to three scopes it counts in: this sits
+on every request's path. Views add each key's counters to the scopes the
+key names, and merge the keys' latency samples back into arrival order by
+their sequence numbers. Routing-event counters are booked on `ScopeStats`
+per scope ID directly (they are rare).
+
+Counters live in time buckets (at most `BUCKETS` per scope or key, each
 `retention / BUCKETS` seconds of monotonic time wide; a bucket is a list of
 the `COUNTERS` values in that order), so a view sums only the buckets
 within `retention`: older statistics are dropped, to within one bucket
@@ -26,6 +31,7 @@ module only builds the `StatsFlush` record.
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
@@ -63,12 +69,11 @@ COST_TOTAL = COUNTER_INDEX["cost_total"]
 
 @dataclass(slots=True)
 class ScopeStats:
-    """The mutable aggregate of one scope ID. A bucket row is a list of the
-    `COUNTERS` values in that order (indexing a list is cheaper than a dict
-    on the per-request path)."""
+    """Counters booked straight on one scope ID (the routing-event counters).
+    A bucket row is a list of the `COUNTERS` values in that order (indexing a
+    list is cheaper than a dict on the per-request path)."""
 
     buckets: dict[int, list[float]] = field(default_factory=dict)
-    samples: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=SAMPLES))
     last_updated_mono: float = 0.0
     last_updated: str = ""
 
@@ -77,6 +82,28 @@ class ScopeStats:
         if row is None:
             row = self.buckets[bucket] = [0.0] * len(COUNTERS)
         row[COUNTER_INDEX[key]] += value
+
+
+@dataclass(slots=True)
+class KeyStats:
+    """The request counters of one (pool, model, provider): one row per
+    request however many scopes it counts in; `scope_ids` names them.
+    Latency samples are `(mono, sequence number, ms)`, so the samples of
+    several keys merge back into their order of arrival."""
+
+    scope_ids: tuple[str, ...]
+    buckets: dict[int, list[float]] = field(default_factory=dict)
+    samples: deque[tuple[float, int, float]] = field(
+        default_factory=lambda: deque(maxlen=SAMPLES))
+    last_updated_mono: float = 0.0
+    last_updated: str = ""
+
+
+def _expire(part: ScopeStats | KeyStats, oldest: int, stale: float) -> bool:
+    """Drop the buckets up to `oldest`; True when nothing recent is left."""
+    for b in [b for b in part.buckets if b <= oldest]:
+        del part.buckets[b]
+    return not part.buckets and part.last_updated_mono < stale
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -105,19 +132,27 @@ def sink_settings(sections: Mapping[str, Any]) -> tuple[float | None, float]:
     return interval, (max(retentions) if retentions else DEFAULT_RETENTION)
 
 
+def logs_wanted(sections: Mapping[str, Any]) -> bool:
+    """Whether a sink other than the null sink takes the request log (the
+    `logs` stream). Without one the router builds no request-log records:
+    nothing would read them (the statistics are booked either way)."""
+    sinks = sections.get("observability")
+    return isinstance(sinks, list) and any(
+        isinstance(sink, dict) and sink.get("connector") != "modelmesh.null.v1"
+        and "logs" in sink.get("streams", ()) for sink in sinks)
+
+
 class StatsBook:
     """All scopes' statistics; see module docstring."""
 
     def __init__(self, retention_s: float = DEFAULT_RETENTION) -> None:
         self.retention = max(1.0, float(retention_s))
         self.width = self.retention / BUCKETS
-        self.scopes: dict[str, ScopeStats] = {}
+        self.scopes: dict[str, ScopeStats] = {}  # routing-event counters per scope ID
+        self.keys: dict[tuple[str | None, str | None, str | None], KeyStats] = {}
+        self.seq = 0  # arrival order of latency samples across keys
         self.model_down: dict[str, float] = {}  # model id -> standby since (mono)
         self.provider_down: dict[str, float] = {}  # provider id -> deactivated since (mono)
-        # (pool, model, provider) of a request record -> the ScopeStats of its
-        # scope IDs; dropped whenever `prune()` runs (it may delete scopes)
-        self.request_scopes: dict[tuple[str | None, str | None, str | None],
-                                  tuple[ScopeStats, ...]] = {}
 
     # -- feeding ----------------------------------------------------------------
     def _bump(self, scope_ids: Iterable[str | None], key: str, value: float, mono: float,
@@ -133,52 +168,40 @@ class StatsBook:
             sc.last_updated_mono = mono
             sc.last_updated = ts
 
-    def _request_scopes(self, key: tuple[str | None, str | None, str | None]
-                        ) -> tuple[ScopeStats, ...]:
-        pool, mid, pid = key
-        scopes = self.scopes
-        out = []
-        for sid in (f"pool.{pool}" if pool else None, f"model.{mid}" if mid else None,
-                    f"provider.{pid}" if pid else None):
-            if sid is not None:
-                sc = scopes.get(sid)
-                if sc is None:
-                    sc = scopes[sid] = ScopeStats()
-                out.append(sc)
-        if len(self.request_scopes) > 4096:
-            self.request_scopes.clear()
-        found = self.request_scopes[key] = tuple(out)
-        return found
-
     def request(self, rec: RequestLogEntry, mono: float) -> None:
-        """One finished request (R-93 request counters)."""
-        attempted = rec.attempts > 0  # no attempt: only the pool counts it
-        key = (rec.pool, rec.model_id if attempted else None,
-               rec.provider_id if attempted else None)
-        found = self.request_scopes.get(key)
-        if found is None:
-            found = self._request_scopes(key)
-        ts = rec.timestamp
-        ok = rec.outcome == "success"
-        outcome = REQUESTS_SUCCESS if ok else REQUESTS_FAILED
+        """One finished request, as its request-log record (R-93)."""
+        self.count(rec.pool, rec.model_id, rec.provider_id, rec.attempts > 0,
+                   rec.outcome == "success", rec.tokens_in, rec.tokens_out, rec.cost,
+                   rec.latency_ms, rec.timestamp, mono)
+
+    def count(self, pool: str | None, model_id: str | None, provider_id: str | None,
+              attempted: bool, ok: bool, tokens_in: int, tokens_out: int, cost: float,
+              latency_ms: float, ts: str, mono: float) -> None:
+        """One finished request (R-93 request counters): counted for its pool
+        and, when an attempt was made, the model and provider that ended it."""
+        key = (pool, model_id, provider_id) if attempted else (pool, None, None)
+        ks = self.keys.get(key)
+        if ks is None:
+            ks = self.keys[key] = KeyStats(tuple(
+                sid for sid in (f"pool.{key[0]}" if key[0] else None,
+                                f"model.{key[1]}" if key[1] else None,
+                                f"provider.{key[2]}" if key[2] else None) if sid is not None))
         bucket = int(mono // self.width)
-        tokens_in = rec.tokens_in
-        tokens_out = rec.tokens_out
-        cost = rec.cost
-        sample = (mono, float(rec.latency_ms))
-        for sc in found:  # one pass per scope: this sits on every request's path
-            row = sc.buckets.get(bucket)
-            if row is None:
-                row = sc.buckets[bucket] = [0.0] * len(COUNTERS)
-            row[REQUESTS_TOTAL] += 1
-            row[outcome] += 1
-            row[TOKENS_IN] += tokens_in
-            row[TOKENS_OUT] += tokens_out
-            row[COST_TOTAL] += cost
-            sc.last_updated_mono = mono
-            sc.last_updated = ts
-            if ok:
-                sc.samples.append(sample)
+        row = ks.buckets.get(bucket)
+        if row is None:
+            row = ks.buckets[bucket] = [0.0] * len(COUNTERS)
+        row[REQUESTS_TOTAL] += 1
+        row[TOKENS_IN] += tokens_in
+        row[TOKENS_OUT] += tokens_out
+        row[COST_TOTAL] += cost
+        ks.last_updated_mono = mono
+        ks.last_updated = ts
+        if ok:
+            row[REQUESTS_SUCCESS] += 1
+            self.seq += 1
+            ks.samples.append((mono, self.seq, float(latency_ms)))
+        else:
+            row[REQUESTS_FAILED] += 1
 
     def event(self, ev: RoutingEvent, mono: float,
               pools_of: Mapping[str, Sequence[str]]) -> None:
@@ -218,17 +241,18 @@ class StatsBook:
 
     # -- views ------------------------------------------------------------------
     def prune(self, mono: float) -> None:
-        """Drop buckets, samples and whole scopes older than the retention."""
+        """Drop buckets, samples, scopes and keys older than the retention."""
         oldest = int((mono - self.retention) // self.width)
-        self.request_scopes.clear()  # it may hold scopes deleted below
+        stale = mono - self.retention
         for sid in list(self.scopes):
-            sc = self.scopes[sid]
-            for b in [b for b in sc.buckets if b <= oldest]:
-                del sc.buckets[b]
-            while sc.samples and sc.samples[0][0] < mono - self.retention:
-                sc.samples.popleft()
-            if not sc.buckets and sc.last_updated_mono < mono - self.retention:
+            if _expire(self.scopes[sid], oldest, stale):
                 del self.scopes[sid]
+        for key in list(self.keys):
+            ks = self.keys[key]
+            while ks.samples and ks.samples[0][0] < stale:
+                ks.samples.popleft()
+            if _expire(ks, oldest, stale):
+                del self.keys[key]
 
     def open_downtime(self, sid: str, mono: float,
                       members: Mapping[str, Sequence[str]]) -> float:
@@ -243,34 +267,50 @@ class StatsBook:
         return sum(mono - s for m, s in self.model_down.items() if m in members.get(key, ()))
 
     def view(self, mono: float, members: Mapping[str, Sequence[str]]) -> dict[str, dict[str, Any]]:
-        """One aggregate dict per scope ID (R-93), sorted by scope ID."""
+        """One aggregate dict per scope ID (R-93), sorted by scope ID: the
+        scope's own counters plus those of every key that counts in it."""
         self.prune(mono)
+        parts: dict[str, list[ScopeStats | KeyStats]] = {
+            sid: [sc] for sid, sc in self.scopes.items()}
+        for ks in self.keys.values():
+            for sid in ks.scope_ids:
+                parts.setdefault(sid, []).append(ks)
         out: dict[str, dict[str, Any]] = {}
-        for sid in sorted(self.scopes):
-            sc = self.scopes[sid]
-            tot = dict.fromkeys(COUNTERS, 0.0)
-            for row in sc.buckets.values():
-                for k, v in zip(COUNTERS, row, strict=True):
-                    tot[k] += v
-            lat = sorted(v for _, v in sc.samples)
-            total = int(tot["requests_total"])
+        for sid in sorted(parts):
+            tot = [0.0] * len(COUNTERS)
+            latest: ScopeStats | KeyStats = parts[sid][0]
+            queues: list[deque[tuple[float, int, float]]] = []
+            for part in parts[sid]:
+                for row in part.buckets.values():
+                    for i, v in enumerate(row):
+                        tot[i] += v
+                if part.last_updated_mono >= latest.last_updated_mono:
+                    latest = part
+                if isinstance(part, KeyStats):
+                    queues.append(part.samples)
+            # the scope's last SAMPLES successes, whichever keys they came in by
+            merged = list(heapq.merge(*queues))[-SAMPLES:] if len(queues) > 1 else (
+                list(queues[0]) if queues else [])
+            lat = sorted(s[2] for s in merged)
+            t = dict(zip(COUNTERS, tot, strict=True))
+            total = int(t["requests_total"])
             out[sid] = {
                 "requests_total": total,
-                "requests_success": int(tot["requests_success"]),
-                "requests_failed": int(tot["requests_failed"]),
-                "tokens_in": int(tot["tokens_in"]),
-                "tokens_out": int(tot["tokens_out"]),
-                "cost_total": tot["cost_total"],
+                "requests_success": int(t["requests_success"]),
+                "requests_failed": int(t["requests_failed"]),
+                "tokens_in": int(t["tokens_in"]),
+                "tokens_out": int(t["tokens_out"]),
+                "cost_total": t["cost_total"],
                 "latency_avg": sum(lat) / len(lat) if lat else 0.0,
                 "latency_p50": percentile(lat, 50),
                 "latency_p95": percentile(lat, 95),
                 "latency_p99": percentile(lat, 99),
-                "error_rate": tot["requests_failed"] / total if total else 0.0,
-                "downtime_total": tot["downtime_total"] + self.open_downtime(sid, mono, members),
-                "standby_events": int(tot["standby_events"]),
-                "quota_resets": int(tot["quota_resets"]),
-                "rotation_events": int(tot["rotation_events"]),
-                "last_updated": sc.last_updated,
+                "error_rate": t["requests_failed"] / total if total else 0.0,
+                "downtime_total": t["downtime_total"] + self.open_downtime(sid, mono, members),
+                "standby_events": int(t["standby_events"]),
+                "quota_resets": int(t["quota_resets"]),
+                "rotation_events": int(t["rotation_events"]),
+                "last_updated": latest.last_updated,
             }
         return out
 
@@ -280,4 +320,5 @@ class StatsBook:
         return StatsFlush(timestamp, self.view(mono, members))
 
 
-__all__ = ["COUNTERS", "ScopeStats", "StatsBook", "percentile", "sink_settings"]
+__all__ = ["COUNTERS", "KeyStats", "ScopeStats", "StatsBook", "logs_wanted", "percentile",
+           "sink_settings"]

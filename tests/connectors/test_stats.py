@@ -150,3 +150,22 @@ def test_latency_window_keeps_last_1000_samples_r93() -> None:
     assert view["pool.p"]["requests_total"] == 1500
     assert view["pool.p"]["latency_p50"] >= 500.0  # only the last 1000 samples count
     assert view["pool.p"]["latency_avg"] == sum(range(500, 1500)) / 1000
+
+
+def test_latency_window_of_a_scope_fed_by_several_keys_r93() -> None:
+    """A pool's last 1,000 samples come from whichever models served them:
+    the per-(pool, model, provider) sample queues merge back in arrival
+    order, ties of the same instant included."""
+    book = StatsBook(retention_s=1e9)
+    from meshcore.records import RequestLogEntry
+
+    for i in range(1500):
+        model = "a" if (i // 7) % 3 else "b"  # uneven runs of each model
+        book.request(RequestLogEntry("t", f"r{i}", "p", None, "synchronous", model, "x", 200,
+                                     "success", 1, float(i)), mono=float(i // 2))
+    view = book.view(1500.0, {})
+    assert view["pool.p"]["latency_avg"] == sum(range(500, 1500)) / 1000
+    assert view["provider.x"]["latency_avg"] == sum(range(500, 1500)) / 1000
+    b_samples = [i for i in range(1500) if not (i // 7) % 3]
+    assert view["model.b"]["latency_avg"] == sum(b_samples) / len(b_samples)
+    assert view["pool.p"]["latency_p50"] == 999.0

@@ -12,6 +12,7 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -38,7 +39,7 @@ from meshcore.records import RequestLogEntry
 from meshcore.router.calendar import period_key
 from meshcore.router.policy import ModelSnapshot, SelectionRequest, SelectionResult
 from meshcore.router.router import Router
-from meshcore.router.stats import StatsBook
+from meshcore.router.stats import StatsBook, percentile
 from meshcore.router.timers import MAX_LANES, TimerQueue
 from meshcore.testing import simple_config
 from meshcore.types import FailureKind, Instant, RequestFeatures, Usage
@@ -439,7 +440,7 @@ class ReferenceBook:
             lat = sorted(v for _, v in sc["samples"])
             out[sid] = (int(tot["total"]), int(tot["ok"]), int(tot["failed"]), int(tot["in"]),
                         int(tot["out"]), tot["cost"], sum(lat) / len(lat) if lat else 0.0,
-                        sc["ts"])
+                        percentile(lat, 50), percentile(lat, 99), sc["ts"])
         return out
 
 
@@ -463,10 +464,16 @@ def test_request_statistics_match_the_reference(
         book.request(rec, mono)
         ref.request(rec, mono)
         if look:
+            view = book.view(mono, {})
+            want = ref.view(mono)
             got = {sid: (v["requests_total"], v["requests_success"], v["requests_failed"],
-                         v["tokens_in"], v["tokens_out"], v["cost_total"], v["latency_avg"],
-                         v["last_updated"]) for sid, v in book.view(mono, {}).items()}
-            assert got == ref.view(mono)
+                         v["tokens_in"], v["tokens_out"], v["latency_avg"], v["latency_p50"],
+                         v["latency_p99"], v["last_updated"]) for sid, v in view.items()}
+            assert got == {sid: (*w[:5], *w[6:]) for sid, w in want.items()}
+            # a scope's cost is summed per (pool, model, provider) key, then
+            # across keys: the same total up to the order of float additions
+            for sid, w in want.items():
+                assert view[sid]["cost_total"] == pytest.approx(w[5], rel=1e-12, abs=1e-15)
 
 
 # -- probes in flight (R-50) -------------------------------------------------------------------

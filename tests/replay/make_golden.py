@@ -29,12 +29,18 @@ from meshcore.log import header_line, step_line  # noqa: E402
 from meshcore.testing import ScriptedProviders, Simulator, simple_config  # noqa: E402
 from meshcore.types import RequestFeatures  # noqa: E402
 
+# A sink that takes the request log: with it the router emits one
+# `RequestLogEntry` per finished request (R-92); the scenarios without one
+# pin that no record is built when no sink would read it.
+LOG_SINK = [{"connector": "modelmesh.console.v1", "streams": ["logs"]}]
+
 
 def failover() -> Simulator:
     """R-34/R-39: 503 retried on the same model, then rotation; auth failure
     deactivates a provider (R-52)."""
     cfg = simple_config(["a", "b", "c"], retry={"max_attempts": 2, "backoff": "fixed",
                                                  "initial_delay": "500ms"})
+    cfg["observability"] = LOG_SINK  # request-log records are part of this log
     sim = Simulator(cfg, ScriptedProviders({"pa.a": "503, 503, 200", "pb.b": "401"}), seed=11)
     for i in range(4):
         sim.submit("chat", at=float(i))
@@ -63,6 +69,7 @@ def budgets() -> Simulator:
                         recovery={"quota_reset_schedule": "daily"})
     for m in cfg["models"].values():
         m["pricing"] = {"input_per_1m": 1.0, "output_per_1m": 1.0}
+    cfg["observability"] = LOG_SINK
     sim = Simulator(cfg, seed=13)
     for i in range(6):
         sim.submit("chat", at=float(i),
@@ -73,6 +80,7 @@ def budgets() -> Simulator:
 def streaming_interrupt() -> Simulator:
     """R-65..R-69: pre-commit failure fails over, post-commit cut is final."""
     cfg = simple_config(["a", "b"], retry={"max_attempts": 1})
+    cfg["observability"] = LOG_SINK
     sim = Simulator(cfg, ScriptedProviders({"pa.a": "503, cut, 200", "pb.b": "200"}), seed=14)
     for i in range(3):
         sim.submit("chat", at=float(i), stream=True)
