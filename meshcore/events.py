@@ -16,7 +16,6 @@ from meshcore.frozen import fast_frozen
 from meshcore.types import FailureKind, RateLimitInfo, RequestFeatures, Usage
 
 
-@fast_frozen
 @dataclass(frozen=True, slots=True)
 class RequestSubmitted:
     """A client call or proxy request arrived. `model` is the `model=`
@@ -29,8 +28,27 @@ class RequestSubmitted:
     timeout_s: float | None = None
     session_id: str | None = None
 
+    def __init__(
+        self,
+        request_id: str,
+        model: str,
+        features: RequestFeatures | None = None,
+        timeout_s: float | None = None,
+        session_id: str | None = None,
+    ) -> None:
+        # Hand-written so that mypyc compiles it (the @dataclass one stays
+        # interpreted); compiled, object.__setattr__ is a plain field store.
+        # Pure Python: fast_frozen replaces this constructor.
+        object.__setattr__(self, "request_id", request_id)
+        object.__setattr__(self, "model", model)
+        object.__setattr__(self, "features", features if features is not None else RequestFeatures())
+        object.__setattr__(self, "timeout_s", timeout_s)
+        object.__setattr__(self, "session_id", session_id)
 
-@fast_frozen
+
+fast_frozen(RequestSubmitted)
+
+
 @dataclass(frozen=True, slots=True)
 class AttemptFirstChunk:
     """A streaming attempt produced its first content chunk (the wire layer
@@ -41,7 +59,9 @@ class AttemptFirstChunk:
     ttft_ms: float = 0.0
 
 
-@fast_frozen
+fast_frozen(AttemptFirstChunk)
+
+
 @dataclass(frozen=True, slots=True)
 class AttemptSucceeded:
     """The attempt completed well-formed (for streams: with the family's end
@@ -56,8 +76,31 @@ class AttemptSucceeded:
     rate_limits: RateLimitInfo | None = None
     output_chars: int = 0
 
+    def __init__(
+        self,
+        attempt_id: str,
+        usage: Usage | None = None,
+        latency_ms: float = 0.0,
+        ttft_ms: float | None = None,
+        status: int = 200,
+        rate_limits: RateLimitInfo | None = None,
+        output_chars: int = 0,
+    ) -> None:
+        # Hand-written so that mypyc compiles it (the @dataclass one stays
+        # interpreted); compiled, object.__setattr__ is a plain field store.
+        # Pure Python: fast_frozen replaces this constructor.
+        object.__setattr__(self, "attempt_id", attempt_id)
+        object.__setattr__(self, "usage", usage)
+        object.__setattr__(self, "latency_ms", latency_ms)
+        object.__setattr__(self, "ttft_ms", ttft_ms)
+        object.__setattr__(self, "status", status)
+        object.__setattr__(self, "rate_limits", rate_limits)
+        object.__setattr__(self, "output_chars", output_chars)
 
-@fast_frozen
+
+fast_frozen(AttemptSucceeded)
+
+
 @dataclass(frozen=True, slots=True)
 class AttemptFailed:
     """The attempt failed. Raw facts only (ARCHITECTURE rule 7): the kind of
@@ -77,7 +120,9 @@ class AttemptFailed:
     detail: str = ""
 
 
-@fast_frozen
+fast_frozen(AttemptFailed)
+
+
 @dataclass(frozen=True, slots=True)
 class RequestCancelled:
     """The caller cancelled (async cancellation, early stream close, proxy
@@ -89,13 +134,17 @@ class RequestCancelled:
     output_chars: int = 0
 
 
-@fast_frozen
+fast_frozen(RequestCancelled)
+
+
 @dataclass(frozen=True, slots=True)
 class Tick:
     """Time passed; due timers fire."""
 
 
-@fast_frozen
+fast_frozen(Tick)
+
+
 @dataclass(frozen=True, slots=True)
 class ConfigChanged:
     """A new configuration (raw dict, references unresolved) replaces the old
@@ -104,7 +153,9 @@ class ConfigChanged:
     data: dict[str, Any]
 
 
-@fast_frozen
+fast_frozen(ConfigChanged)
+
+
 @dataclass(frozen=True, slots=True)
 class StateRestored:
     """A snapshot loaded by the shell from storage (R-86)."""
@@ -112,7 +163,9 @@ class StateRestored:
     snapshot: dict[str, Any]
 
 
-@fast_frozen
+fast_frozen(StateRestored)
+
+
 @dataclass(frozen=True, slots=True)
 class OperatorCommand:
     """A manual command (R-51): `op` is `rotate` (target = pool),
@@ -122,7 +175,9 @@ class OperatorCommand:
     target: str
 
 
-@fast_frozen
+fast_frozen(OperatorCommand)
+
+
 @dataclass(frozen=True, slots=True)
 class BackgroundProbes:
     """The shell started (`running=True`) or stopped its background probes
@@ -131,7 +186,9 @@ class BackgroundProbes:
     running: bool
 
 
-@fast_frozen
+fast_frozen(BackgroundProbes)
+
+
 @dataclass(frozen=True, slots=True)
 class ActionFailed:
     """An action the shell could not carry out (e.g. a `SaveState`)."""
@@ -140,7 +197,9 @@ class ActionFailed:
     reason: str
 
 
-@fast_frozen
+fast_frozen(ActionFailed)
+
+
 @dataclass(frozen=True, slots=True)
 class ModelsDiscovered:
     """The shell listed a provider's models (R-102 registry sync, R-18/R-20
@@ -154,7 +213,9 @@ class ModelsDiscovered:
     error: str | None = None
 
 
-@fast_frozen
+fast_frozen(ModelsDiscovered)
+
+
 @dataclass(frozen=True, slots=True)
 class ProviderHealthReported:
     """One health-monitor probe of a provider finished (R-103)."""
@@ -166,6 +227,9 @@ class ProviderHealthReported:
     error: str | None = None
     model_id: str | None = None  # the model of an R-50 fallback probe
     usage: Usage | None = None  # what that probe consumed (charged like any probe)
+
+
+fast_frozen(ProviderHealthReported)
 
 
 Event = (

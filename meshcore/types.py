@@ -16,7 +16,6 @@ from enum import Enum
 from meshcore.frozen import fast_frozen
 
 
-@fast_frozen
 @dataclass(frozen=True, slots=True)
 class Instant:
     """A clock reading: `mono` (monotonic seconds) drives durations and
@@ -24,6 +23,20 @@ class Instant:
 
     mono: float
     wall: float
+
+    def __init__(
+        self,
+        mono: float,
+        wall: float,
+    ) -> None:
+        # Hand-written so that mypyc compiles it (the @dataclass one stays
+        # interpreted); compiled, object.__setattr__ is a plain field store.
+        # Pure Python: fast_frozen replaces this constructor.
+        object.__setattr__(self, "mono", mono)
+        object.__setattr__(self, "wall", wall)
+
+
+fast_frozen(Instant)
 
 
 class OutcomeClass(str, Enum):
@@ -79,7 +92,6 @@ class Purpose(str, Enum):
     PROBE = "probe"
 
 
-@fast_frozen
 @dataclass(frozen=True, slots=True)
 class Usage:
     """Token usage of one attempt. `estimated` marks values computed with the
@@ -94,7 +106,9 @@ class Usage:
         return self.prompt_tokens + self.completion_tokens
 
 
-@fast_frozen
+fast_frozen(Usage)
+
+
 @dataclass(frozen=True, slots=True)
 class RateLimitInfo:
     """Rate-limit data parsed from response headers (SPEC R-55). Reset values
@@ -108,7 +122,9 @@ class RateLimitInfo:
     tokens_reset_s: float | None = None
 
 
-@fast_frozen
+fast_frozen(RateLimitInfo)
+
+
 @dataclass(frozen=True, slots=True)
 class RequestFeatures:
     """What a request needs, computed by the wire layer from the request
@@ -123,3 +139,6 @@ class RequestFeatures:
     prompt_tokens: int = 0  # the R-30 estimate
     max_tokens: int | None = None
     user: str | None = None  # the OpenAI `user` field, a session key fallback (R-53)
+
+
+fast_frozen(RequestFeatures)

@@ -23,7 +23,6 @@ from meshcore.types import Usage
 DEFAULT_OUTPUT_ESTIMATE = 4096
 
 
-@fast_frozen
 @dataclass(frozen=True, slots=True)
 class Limit:
     """One applicable limit: its bucket, period key, limit value and type."""
@@ -35,11 +34,16 @@ class Limit:
     limit_type: str  # daily | monthly | model
 
 
-@fast_frozen
+fast_frozen(Limit)
+
+
 @dataclass(frozen=True, slots=True)
 class Breach:
     limit: Limit
     actual: float
+
+
+fast_frozen(Breach)
 
 
 def cost_of(pricing: Pricing | None, usage: Usage) -> float:

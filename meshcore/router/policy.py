@@ -23,12 +23,12 @@ router turns both into a `Fail` action (ARCHITECTURE rule 6).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from meshcore.config.schema import PoolConfig, Pricing
 from meshcore.frozen import fast_frozen
+from meshcore.router.protocols import Deactivation, Recovery, Selection  # re-exported
 from meshcore.types import RateLimitInfo, RequestFeatures
 
 __all__ = [
@@ -44,7 +44,6 @@ __all__ = [
 ]
 
 
-@fast_frozen
 @dataclass(frozen=True, slots=True)
 class ModelSnapshot:
     """A read-only view of one pool member at selection time (R-43)."""
@@ -68,7 +67,9 @@ class ModelSnapshot:
     last_request_mono: float | None = None
 
 
-@fast_frozen
+fast_frozen(ModelSnapshot)
+
+
 @dataclass(frozen=True, slots=True)
 class SelectionRequest:
     """What a selection is for: the pool, the request and the moment."""
@@ -84,7 +85,9 @@ class SelectionRequest:
     dry_run: bool = False  # explain(): no state change
 
 
-@fast_frozen
+fast_frozen(SelectionRequest)
+
+
 @dataclass(frozen=True, slots=True)
 class SelectionResult:
     """The outcome of `Selection.select` (R-43)."""
@@ -93,6 +96,9 @@ class SelectionResult:
     provider_id: str
     score: float
     reason: str
+
+
+fast_frozen(SelectionResult)
 
 
 @dataclass
@@ -107,6 +113,17 @@ class StrategyState:
     pointer: str | None = None
     rr_index: int = 0
     sessions: dict[str, tuple[str, float]] = field(default_factory=dict)
+
+    def __init__(
+        self,
+        pointer: str | None = None,
+        rr_index: int = 0,
+        sessions: dict[str, tuple[str, float]] | None = None,
+    ) -> None:
+        # Hand-written so that mypyc compiles it (the @dataclass one stays interpreted).
+        self.pointer = pointer
+        self.rr_index = rr_index
+        self.sessions = sessions if sessions is not None else dict()
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able dict (tuples become lists, keys keep insertion order)."""
@@ -162,46 +179,3 @@ class NoSelection(Exception):
     priority-selection when no priority entry is a candidate and
     `fallback_strategy` is `error` (R-53). The router fails the request
     with `NoActiveModelError`."""
-
-
-@runtime_checkable
-class Deactivation(Protocol):
-    """Decides when an active model goes to standby (R-43, R-44)."""
-
-    def should_deactivate(self, snapshot: ModelSnapshot) -> bool:
-        """Whether the model should leave `active` now."""
-        ...
-
-    def get_reason(self, snapshot: ModelSnapshot) -> str | None:
-        """The `DeactivationReason` value (R-8) that holds, or None."""
-        ...
-
-
-@runtime_checkable
-class Recovery(Protocol):
-    """Decides when a standby model may come back (R-43, R-47)."""
-
-    def should_recover(self, snapshot: ModelSnapshot) -> bool:
-        """Whether the model may leave standby now."""
-        ...
-
-    def get_recovery_schedule(self, snapshot: ModelSnapshot) -> float | None:
-        """The wall time the model may next leave standby; None = only a
-        manual command or a probe can bring it back."""
-        ...
-
-
-@runtime_checkable
-class Selection(Protocol):
-    """Picks one candidate for a request (R-43, R-53). `select` on an empty
-    list is a programming error (ValueError)."""
-
-    def select(
-        self, candidates: Sequence[ModelSnapshot], request: SelectionRequest
-    ) -> SelectionResult:
-        """Choose one of `candidates`."""
-        ...
-
-    def score(self, candidate: ModelSnapshot, request: SelectionRequest) -> float:
-        """Rank one candidate; higher is better."""
-        ...

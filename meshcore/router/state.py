@@ -207,6 +207,41 @@ class AttemptState:
     committed: bool = False
     ttft_ms: float | None = None
 
+    def __init__(
+        self,
+        attempt_id: str,
+        request_id: str | None,
+        model_id: str,
+        provider_id: str,
+        pool: str,
+        started: float,
+        number: int,
+        reservation: float = 0.0,
+        limits: tuple[Limit, ...] = (),
+        is_trial: bool = False,
+        provider_trial: bool = False,
+        probe: bool = False,
+        startup: bool = False,
+        committed: bool = False,
+        ttft_ms: float | None = None,
+    ) -> None:
+        # Hand-written so that mypyc compiles it (the @dataclass one stays interpreted).
+        self.attempt_id = attempt_id
+        self.request_id = request_id
+        self.model_id = model_id
+        self.provider_id = provider_id
+        self.pool = pool
+        self.started = started
+        self.number = number
+        self.reservation = reservation
+        self.limits = limits
+        self.is_trial = is_trial
+        self.provider_trial = provider_trial
+        self.probe = probe
+        self.startup = startup
+        self.committed = committed
+        self.ttft_ms = ttft_ms
+
 
 @dataclass(slots=True)
 class RequestState:
@@ -237,3 +272,62 @@ class RequestState:
     local_breach: bool = False
     custom_policy: bool = False  # the pool's custom strategy also decides deactivation
     done: bool = False
+
+    def __init__(
+        self,
+        request_id: str,
+        seq: int,
+        pool: PoolConfig,
+        members: tuple[str, ...],
+        features: RequestFeatures,
+        deadline: float,
+        session_id: str | None,
+        started_mono: float,
+        started_wall: float,
+        response_id: str,
+        capability_filter: str | None = None,
+        single_model: str | None = None,
+        attempts: list[AttemptRecord] | None = None,
+        exhausted: set[str] | None = None,
+        per_model_attempts: dict[str, int] | None = None,
+        current_attempt: str | None = None,
+        current_model: str | None = None,
+        retry_due: float | None = None,
+        retry_model: str | None = None,
+        waiting_recovery: bool = False,
+        committed: bool = False,
+        selections: int = 0,
+        max_context_exceeded: int | None = None,
+        context_failed: bool = False,
+        local_breach: bool = False,
+        custom_policy: bool = False,
+        done: bool = False,
+    ) -> None:
+        # Hand-written so that mypyc compiles it (the @dataclass one stays interpreted).
+        self.request_id = request_id
+        self.seq = seq
+        self.pool = pool
+        self.members = members
+        self.features = features
+        self.deadline = deadline
+        self.session_id = session_id
+        self.started_mono = started_mono
+        self.started_wall = started_wall
+        self.response_id = response_id
+        self.capability_filter = capability_filter
+        self.single_model = single_model
+        self.attempts = attempts if attempts is not None else list()
+        self.exhausted = exhausted if exhausted is not None else set()
+        self.per_model_attempts = per_model_attempts if per_model_attempts is not None else dict()
+        self.current_attempt = current_attempt
+        self.current_model = current_model
+        self.retry_due = retry_due
+        self.retry_model = retry_model
+        self.waiting_recovery = waiting_recovery
+        self.committed = committed
+        self.selections = selections
+        self.max_context_exceeded = max_context_exceeded
+        self.context_failed = context_failed
+        self.local_breach = local_breach
+        self.custom_policy = custom_policy
+        self.done = done

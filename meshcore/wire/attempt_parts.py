@@ -32,7 +32,6 @@ from meshcore.wire.models import (
 )
 
 
-@fast_frozen
 @dataclass(frozen=True, slots=True)
 class HttpRequest:
     """One HTTP request the driver sends. `delay_s` asks the driver to wait
@@ -46,7 +45,9 @@ class HttpRequest:
     stream: bool = False
 
 
-@fast_frozen
+fast_frozen(HttpRequest)
+
+
 @dataclass(frozen=True, slots=True)
 class AttemptContext:
     """Everything a codec needs besides the request."""
@@ -70,6 +71,9 @@ class AttemptContext:
     def options(self) -> dict[str, Any]:
         """Connector-specific provider keys (R-76)."""
         return self.provider.options
+
+
+fast_frozen(AttemptContext)
 
 
 class ContentBlocked(Exception):

@@ -41,7 +41,6 @@ from meshcore.wire.ratelimit import retry_after_seconds
 MESSAGE_MAX = 300
 
 
-@fast_frozen
 @dataclass(frozen=True, slots=True)
 class Classification:
     """The R-33 class of one failed attempt plus what the router needs."""
@@ -50,6 +49,9 @@ class Classification:
     retry_after_s: float | None = None
     code: str | None = None
     message: str = ""
+
+
+fast_frozen(Classification)
 
 
 Refiner = Callable[[AttemptFailed, Classification], Classification]
@@ -114,13 +116,15 @@ def short_message(text: str) -> str:
     return flat if len(flat) <= MESSAGE_MAX else flat[: MESSAGE_MAX - 3] + "..."
 
 
-@fast_frozen
 @dataclass(frozen=True, slots=True)
 class ErrorInfo:
     """What a provider's error body says: codes (lowercased) and message."""
 
     codes: tuple[str, ...]
     message: str
+
+
+fast_frozen(ErrorInfo)
 
 
 def _collect(obj: Any, codes: list[str], messages: list[str], depth: int = 0) -> None:

@@ -35,7 +35,6 @@ from meshcore.wire.models_base import (
 # ------------------------------------------------------------------ request parts
 
 
-@fast_frozen
 @dataclass(frozen=True, slots=True)
 class ImageURL(WireModel):
     """An image reference: an http(s) URL or a `data:` URL."""
@@ -44,7 +43,9 @@ class ImageURL(WireModel):
     detail: str | None = None
 
 
-@fast_frozen
+fast_frozen(ImageURL)
+
+
 @dataclass(frozen=True, slots=True)
 class ContentPart(WireModel):
     """One part of a multi-part message: `type` is `text` or `image_url`
@@ -66,7 +67,9 @@ class ContentPart(WireModel):
         return out
 
 
-@fast_frozen
+fast_frozen(ContentPart)
+
+
 @dataclass(frozen=True, slots=True)
 class FunctionCall(WireModel):
     """A function call: name and JSON-encoded arguments."""
@@ -75,7 +78,9 @@ class FunctionCall(WireModel):
     arguments: str = ""
 
 
-@fast_frozen
+fast_frozen(FunctionCall)
+
+
 @dataclass(frozen=True, slots=True)
 class ToolCall(WireModel):
     """A tool call made by the assistant."""
@@ -85,7 +90,9 @@ class ToolCall(WireModel):
     type: str = "function"
 
 
-@fast_frozen
+fast_frozen(ToolCall)
+
+
 @dataclass(frozen=True, slots=True)
 class ChatMessage(WireModel):
     """One input message. `content` is a string, a tuple of parts, or None
@@ -100,7 +107,9 @@ class ChatMessage(WireModel):
     tool_call_id: str | None = None
 
 
-@fast_frozen
+fast_frozen(ChatMessage)
+
+
 @dataclass(frozen=True, slots=True)
 class FunctionDefinition(WireModel):
     """A function tool's declaration."""
@@ -111,7 +120,9 @@ class FunctionDefinition(WireModel):
     strict: bool | None = None
 
 
-@fast_frozen
+fast_frozen(FunctionDefinition)
+
+
 @dataclass(frozen=True, slots=True)
 class Tool(WireModel):
     """A tool the model may call."""
@@ -120,7 +131,9 @@ class Tool(WireModel):
     type: str = "function"
 
 
-@fast_frozen
+fast_frozen(Tool)
+
+
 @dataclass(frozen=True, slots=True)
 class ResponseFormat(WireModel):
     """`response_format`: type `text`, `json_object` or `json_schema`."""
@@ -129,7 +142,9 @@ class ResponseFormat(WireModel):
     json_schema: dict[str, Any] | None = None
 
 
-@fast_frozen
+fast_frozen(ResponseFormat)
+
+
 @dataclass(frozen=True, slots=True)
 class StreamOptions(WireModel):
     """`stream_options`."""
@@ -137,7 +152,9 @@ class StreamOptions(WireModel):
     include_usage: bool | None = None
 
 
-@fast_frozen
+fast_frozen(StreamOptions)
+
+
 @dataclass(frozen=True, slots=True)
 class ChatCompletionRequest(WireModel):
     """A chat completion request in the OpenAI shape (R-105).
@@ -179,6 +196,9 @@ class ChatCompletionRequest(WireModel):
     def from_dict(cls, data: dict[str, Any]) -> ChatCompletionRequest:
         """Parse a user's kwargs / JSON body; ValueError names the bad field."""
         return parse_chat_request(data)
+
+
+fast_frozen(ChatCompletionRequest)
 
 
 _REQUEST_SCALARS = ("temperature", "top_p", "n", "max_tokens", "stop", "tools", "tool_choice",
@@ -225,7 +245,6 @@ def _dump_request(req: ChatCompletionRequest) -> dict[str, Any]:
 # ------------------------------------------------------------------ responses
 
 
-@fast_frozen
 @dataclass(frozen=True, slots=True)
 class CompletionUsage(WireModel):
     """Token usage as OpenAI reports it."""
@@ -235,7 +254,9 @@ class CompletionUsage(WireModel):
     total_tokens: int = 0
 
 
-@fast_frozen
+fast_frozen(CompletionUsage)
+
+
 @dataclass(frozen=True, slots=True)
 class ChatCompletionMessage(WireModel):
     """The assistant's message in a non-streamed completion."""
@@ -248,7 +269,9 @@ class ChatCompletionMessage(WireModel):
     refusal: str | None = None
 
 
-@fast_frozen
+fast_frozen(ChatCompletionMessage)
+
+
 @dataclass(frozen=True, slots=True)
 class Choice(WireModel):
     """One choice of a completion."""
@@ -261,7 +284,9 @@ class Choice(WireModel):
     logprobs: dict[str, Any] | None = None
 
 
-@fast_frozen
+fast_frozen(Choice)
+
+
 @dataclass(frozen=True, slots=True)
 class ChatCompletion(WireModel):
     """A chat completion (`object: chat.completion`)."""
@@ -275,7 +300,9 @@ class ChatCompletion(WireModel):
     system_fingerprint: str | None = None
 
 
-@fast_frozen
+fast_frozen(ChatCompletion)
+
+
 @dataclass(frozen=True, slots=True)
 class ChoiceDeltaFunction(WireModel):
     """A fragment of a streamed function call."""
@@ -284,7 +311,9 @@ class ChoiceDeltaFunction(WireModel):
     arguments: str | None = None
 
 
-@fast_frozen
+fast_frozen(ChoiceDeltaFunction)
+
+
 @dataclass(frozen=True, slots=True)
 class ChoiceDeltaToolCall(WireModel):
     """A fragment of a streamed tool call."""
@@ -295,7 +324,9 @@ class ChoiceDeltaToolCall(WireModel):
     function: ChoiceDeltaFunction | None = None
 
 
-@fast_frozen
+fast_frozen(ChoiceDeltaToolCall)
+
+
 @dataclass(frozen=True, slots=True)
 class ChoiceDelta(WireModel):
     """The delta of a streamed choice."""
@@ -306,7 +337,9 @@ class ChoiceDelta(WireModel):
     refusal: str | None = None
 
 
-@fast_frozen
+fast_frozen(ChoiceDelta)
+
+
 @dataclass(frozen=True, slots=True)
 class ChunkChoice(WireModel):
     """One choice of a stream chunk."""
@@ -319,7 +352,9 @@ class ChunkChoice(WireModel):
     logprobs: dict[str, Any] | None = None
 
 
-@fast_frozen
+fast_frozen(ChunkChoice)
+
+
 @dataclass(frozen=True, slots=True)
 class ChatCompletionChunk(WireModel):
     """A stream chunk (`object: chat.completion.chunk`, R-67)."""
@@ -345,6 +380,9 @@ class ChatCompletionChunk(WireModel):
 
 
 # ------------------------------------------------------------------ parsing user input
+
+
+fast_frozen(ChatCompletionChunk)
 
 _CHAT_KEYS = frozenset(
     {

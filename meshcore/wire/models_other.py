@@ -38,7 +38,6 @@ def _extra_body(d: dict[str, Any]) -> dict[str, Any] | None:
 # ------------------------------------------------------------------ embeddings
 
 
-@fast_frozen
 @dataclass(frozen=True, slots=True)
 class EmbeddingRequest(WireModel):
     """`embeddings.create` parameters."""
@@ -83,7 +82,9 @@ class EmbeddingRequest(WireModel):
         )
 
 
-@fast_frozen
+fast_frozen(EmbeddingRequest)
+
+
 @dataclass(frozen=True, slots=True)
 class Embedding(WireModel):
     """One embedding vector (`embedding` is a base64 string when requested so)."""
@@ -93,7 +94,9 @@ class Embedding(WireModel):
     object: str = "embedding"
 
 
-@fast_frozen
+fast_frozen(Embedding)
+
+
 @dataclass(frozen=True, slots=True)
 class EmbeddingUsage(WireModel):
     """Usage of an embeddings call."""
@@ -102,7 +105,9 @@ class EmbeddingUsage(WireModel):
     total_tokens: int = 0
 
 
-@fast_frozen
+fast_frozen(EmbeddingUsage)
+
+
 @dataclass(frozen=True, slots=True)
 class CreateEmbeddingResponse(WireModel):
     """The embeddings result."""
@@ -116,7 +121,9 @@ class CreateEmbeddingResponse(WireModel):
 # ------------------------------------------------------------------ images
 
 
-@fast_frozen
+fast_frozen(CreateEmbeddingResponse)
+
+
 @dataclass(frozen=True, slots=True)
 class ImageRequest(WireModel):
     """`images.generate` parameters."""
@@ -153,7 +160,9 @@ class ImageRequest(WireModel):
         )
 
 
-@fast_frozen
+fast_frozen(ImageRequest)
+
+
 @dataclass(frozen=True, slots=True)
 class Image(WireModel):
     """One generated image."""
@@ -163,7 +172,9 @@ class Image(WireModel):
     revised_prompt: str | None = None
 
 
-@fast_frozen
+fast_frozen(Image)
+
+
 @dataclass(frozen=True, slots=True)
 class ImagesResponse(WireModel):
     """The images result."""
@@ -173,6 +184,9 @@ class ImagesResponse(WireModel):
 
 
 # ------------------------------------------------------------------ audio
+
+
+fast_frozen(ImagesResponse)
 
 SPEECH_CONTENT_TYPES: dict[str, str] = {
     "mp3": "audio/mpeg",
@@ -184,7 +198,6 @@ SPEECH_CONTENT_TYPES: dict[str, str] = {
 }
 
 
-@fast_frozen
 @dataclass(frozen=True, slots=True)
 class SpeechRequest(WireModel):
     """`audio.speech.create` parameters."""
@@ -214,7 +227,9 @@ class SpeechRequest(WireModel):
         )
 
 
-@fast_frozen
+fast_frozen(SpeechRequest)
+
+
 @dataclass(frozen=True, slots=True)
 class SpeechResponse(WireModel):
     """Synthesised audio: bytes-like (`.content`, `bytes(resp)`, `len(resp)`)."""
@@ -233,7 +248,9 @@ class SpeechResponse(WireModel):
         return self.content
 
 
-@fast_frozen
+fast_frozen(SpeechResponse)
+
+
 @dataclass(frozen=True, slots=True)
 class TranscriptionRequest(WireModel):
     """`audio.transcriptions.create` parameters; `file` holds the audio bytes
@@ -278,7 +295,9 @@ class TranscriptionRequest(WireModel):
         )
 
 
-@fast_frozen
+fast_frozen(TranscriptionRequest)
+
+
 @dataclass(frozen=True, slots=True)
 class Transcription(WireModel):
     """A transcription (`text`, `language`, `duration`, `segments`)."""
@@ -289,7 +308,9 @@ class Transcription(WireModel):
     segments: tuple[dict[str, Any], ...] | None = None
 
 
-@fast_frozen
+fast_frozen(Transcription)
+
+
 @dataclass(frozen=True, slots=True)
 class AudioRequest(WireModel):
     """SPEC R-71: the audio request carried through the attempt path
@@ -302,7 +323,9 @@ class AudioRequest(WireModel):
     language: str | None = None
 
 
-@fast_frozen
+fast_frozen(AudioRequest)
+
+
 @dataclass(frozen=True, slots=True)
 class AudioResponse(WireModel):
     """SPEC R-71: the audio result (`audio` for speech, `text` for transcription)."""
@@ -311,6 +334,9 @@ class AudioResponse(WireModel):
     text: str | None = None
     duration: float | None = None
     usage: dict[str, int] | None = None
+
+
+fast_frozen(AudioResponse)
 
 
 def audio_request_of(request: SpeechRequest | TranscriptionRequest) -> AudioRequest:
@@ -332,7 +358,6 @@ def audio_response_of(response: SpeechResponse | Transcription) -> AudioResponse
 # ------------------------------------------------------------------ models
 
 
-@fast_frozen
 @dataclass(frozen=True, slots=True)
 class Model(WireModel):
     """An OpenAI model object."""
@@ -343,7 +368,9 @@ class Model(WireModel):
     object: str = "model"
 
 
-@fast_frozen
+fast_frozen(Model)
+
+
 @dataclass(frozen=True, slots=True)
 class ModelList(WireModel):
     """An OpenAI list of models."""
@@ -352,7 +379,9 @@ class ModelList(WireModel):
     object: str = "list"
 
 
-@fast_frozen
+fast_frozen(ModelList)
+
+
 @dataclass(frozen=True, slots=True)
 class ModelPricing(WireModel):
     """SPEC R-72 Cost & Pricing: USD per 1M tokens plus per request."""
@@ -362,7 +391,9 @@ class ModelPricing(WireModel):
     per_request: float = 0.0
 
 
-@fast_frozen
+fast_frozen(ModelPricing)
+
+
 @dataclass(frozen=True, slots=True)
 class ModelInfo(WireModel):
     """SPEC R-72 Model Catalogue entry. `id` is the provider-native name as
@@ -380,7 +411,9 @@ class ModelInfo(WireModel):
     created: int | None = None
 
 
-@fast_frozen
+fast_frozen(ModelInfo)
+
+
 @dataclass(frozen=True, slots=True)
 class QuotaStatus(WireModel):
     """SPEC R-72 Quota: unknown fields are None; `resets_at` is wall epoch seconds."""
@@ -391,7 +424,9 @@ class QuotaStatus(WireModel):
     resets_at: float | None = None
 
 
-@fast_frozen
+fast_frozen(QuotaStatus)
+
+
 @dataclass(frozen=True, slots=True)
 class RateLimitStatus(WireModel):
     """SPEC R-72 Rate Limits: from the latest headers or local counters."""
@@ -401,7 +436,9 @@ class RateLimitStatus(WireModel):
     reset_seconds: float | None = None
 
 
-@fast_frozen
+fast_frozen(RateLimitStatus)
+
+
 @dataclass(frozen=True, slots=True)
 class ErrorClassification(WireModel):
     """SPEC R-72 Error Classification: `category` is an R-33 class value."""
@@ -409,3 +446,6 @@ class ErrorClassification(WireModel):
     retryable: bool
     category: str
     retry_after: float | None = None
+
+
+fast_frozen(ErrorClassification)
