@@ -101,8 +101,10 @@ def _ext_modules() -> list:  # type: ignore[type-arg]
             opt_level=os.environ.get("MYPYC_OPT_LEVEL", "3"),
             # one C file per module: ~2x faster to compile than a single file
             multi_file=True,
-            # the shared runtime module is then `meshcore__mypyc`, not `<hash>__mypyc`
-            group_name="meshcore",
+            # the shared library is then the top-level module `meshcore_native__mypyc`
+            # instead of `<hash>__mypyc` (not "meshcore": its C file would collide
+            # with meshcore/__init__.py's)
+            group_name="meshcore_native",
         )
     except Exception as exc:  # mypyc missing or rejecting the code
         if os.environ.get("MESHCORE_MYPYC_STRICT"):
