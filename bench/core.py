@@ -38,6 +38,26 @@ from meshcore.types import Instant, RateLimitInfo, RequestFeatures, Usage  # noq
 
 SIZES = (1, 10, 100, 1000)
 MARKER = "<!-- analysis: kept by bench/core.py -->"
+SECTION_START = "<!-- table: "
+# the installed build of meshcore: each writes its own table, the other's is kept
+MODES = {"compiled": "compiled with mypyc (what `pip install .` builds)",
+         "pure": "as pure Python (`MESHCORE_PURE=1`, editable installs)"}
+
+
+def build_mode() -> str:
+    """`compiled` when meshcore's modules are mypyc extension modules."""
+    import meshcore.router.requests as mod
+
+    return "pure" if (mod.__file__ or "").endswith(".py") else "compiled"
+
+
+def _section(body: str, mode: str) -> str:
+    """One mode's table section of an earlier results file ('' if none)."""
+    start = body.find(f"{SECTION_START}{mode} -->")
+    if start < 0:
+        return ""
+    end = body.find(SECTION_START, start + 1)
+    return body[start:end if end >= 0 else len(body)].rstrip("\n") + "\n"
 WALL0 = 1_790_000_000.0
 
 
@@ -110,6 +130,7 @@ def main() -> None:
         rows.append(f"| {short(sid)} | {cells} | {ratio:.2f} | {'yes' if ok else 'NO'} |")
         verdicts.append(ok)
         print(rows[-1], flush=True)
+    mode = build_mode()
     head = [
         "# Core routing benchmark",
         "",
@@ -122,24 +143,30 @@ def main() -> None:
         "",
         f"Python {platform.python_version()} on {platform.machine()} "
         f"({platform.system()}), shared 2-core machine.",
+    ]
+    table = [
+        f"{SECTION_START}{mode} -->",
+        f"## meshcore {MODES[mode]}",
         "",
         "| strategy | 1 | 10 | 100 | 1,000 | p50 1000/100 | targets met |",
         "| --- | --- | --- | --- | --- | --- | --- |",
-    ]
-    tail = [
+        *rows,
         "",
         f"Load average (1/5/15 min) just before this run: {load[0]:.2f}, {load[1]:.2f}, "
         f"{load[2]:.2f}.",
         "",
     ]
-    text = "\n".join([*head, *rows, *tail])
-    print(text)
+    print("\n".join([*head, "", *table]))
     if args.quick:
         return  # a quick run is a smoke test: the results file keeps the full run
     out = ROOT / "bench" / "results" / "core.md"
     old = out.read_text(encoding="utf-8") if out.exists() else ""
-    if MARKER in old:  # the hand-written analysis below the marker is kept
-        text += "\n" + MARKER + old.split(MARKER, 1)[1]
+    body, _, analysis = old.partition(MARKER)
+    sections = {m: part for m in MODES if (part := _section(body, m))}
+    sections[mode] = "\n".join(table)
+    text = "\n".join([*head, "", *(sections[m] for m in MODES if m in sections)])
+    if analysis:  # the hand-written analysis below the marker is kept
+        text += "\n" + MARKER + analysis
     out.write_text(text, encoding="utf-8")
     print(f"all targets met: {all(verdicts)}")
 
