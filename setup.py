@@ -88,10 +88,18 @@ class OptionalBuildExt(build_ext):
         return super().get_outputs() if self.extensions else []
 
 
+# Commands that compile extensions. Anything else (pip's metadata steps run
+# `egg_info`/`dist_info` first, for editable installs too, before the
+# `editable_wheel` step that _editable() can see) needs no mypyc run.
+_BUILD_COMMANDS = {"build", "build_ext", "bdist_wheel", "install", "develop", "editable_wheel"}
+
+
 def _ext_modules() -> list:  # type: ignore[type-arg]
     if os.environ.get("MESHCORE_PURE"):
         return []
     if _editable() and not os.environ.get("MESHCORE_MYPYC"):
+        return []
+    if not _BUILD_COMMANDS & set(sys.argv[1:]):
         return []
     try:
         from mypyc.build import mypycify
@@ -106,7 +114,8 @@ def _ext_modules() -> list:  # type: ignore[type-arg]
             # with meshcore/__init__.py's)
             group_name="meshcore_native",
         )
-    except Exception as exc:  # mypyc missing or rejecting the code
+    # mypycify reports type errors with sys.exit(1), hence SystemExit
+    except (Exception, SystemExit) as exc:  # mypyc missing or rejecting the code
         if os.environ.get("MESHCORE_MYPYC_STRICT"):
             raise
         print(f"meshcore: mypyc unavailable ({exc}); installing pure Python",
