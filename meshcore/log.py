@@ -113,8 +113,8 @@ def replay(lines: Iterable[str], connectors: dict[str, type] | None = None) -> R
         head = json.loads(next(it))
     except StopIteration:
         return ReplayReport(False, 0, 0, error="empty event log")
-    except json.JSONDecodeError as exc:
-        return ReplayReport(False, 0, 0, error=f"header is not JSON: {exc}")
+    except json.JSONDecodeError as bad_header:  # names distinct per handler (mypyc)
+        return ReplayReport(False, 0, 0, error=f"header is not JSON: {bad_header}")
     if not isinstance(head, dict) or head.get("schema") != LOG_SCHEMA:
         return ReplayReport(False, 0, 0, error="not a modelmesh event log (schema mismatch)")
     seed = int(head["seed"])
@@ -131,9 +131,9 @@ def replay(lines: Iterable[str], connectors: dict[str, type] | None = None) -> R
             rec = json.loads(raw)
             now = Instant(float(rec["now"][0]), float(rec["now"][1]))
             event = decode(rec["event"])
-        except (ValueError, KeyError, TypeError, IndexError) as exc:
+        except (ValueError, KeyError, TypeError, IndexError) as bad_step:
             return ReplayReport(False, step, seed, decisions=decisions,
-                                error=f"line {step + 1} is not a valid log step: {exc}")
+                                error=f"line {step + 1} is not a valid log step: {bad_step}")
         expected = rec.get("actions", [])
         try:
             actual = [encode(a) for a in router.handle(event, now)]

@@ -316,8 +316,10 @@ class Attempt:
             return self._end_stream_step()
         try:
             res = self.parse_body(bytes(self._body))
-        except ContentBlocked as exc:
-            self._set_failure(FailureKind.CONTENT_BLOCKED, str(exc)[:300])
+        # distinct names: mypyc types a handler variable by its first handler
+        # and would reject any other exception bound to the same name
+        except ContentBlocked as blocked:
+            self._set_failure(FailureKind.CONTENT_BLOCKED, str(blocked)[:300])
             return []
         except Exception as exc:
             self._set_failure(FailureKind.MALFORMED_BODY, f"unparsable body: {exc!r}"[:300])
