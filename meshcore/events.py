@@ -148,9 +148,12 @@ fast_frozen(Tick)
 @dataclass(frozen=True, slots=True)
 class ConfigChanged:
     """A new configuration (raw dict, references unresolved) replaces the old
-    one (R-118a)."""
+    one (R-118a). `data` is whatever the shell loaded: anything that is not a
+    valid configuration mapping makes `handle` raise `ConfigurationError`
+    (typed `object` so that a compiled core raises that too, not a TypeError
+    at construction)."""
 
-    data: dict[str, Any]
+    data: object
 
 
 fast_frozen(ConfigChanged)
@@ -158,9 +161,12 @@ fast_frozen(ConfigChanged)
 
 @dataclass(frozen=True, slots=True)
 class StateRestored:
-    """A snapshot loaded by the shell from storage (R-86)."""
+    """A snapshot loaded by the shell from storage (R-86). `snapshot` is
+    whatever the shell loaded: the router checks its shape and traces a
+    malformed one instead of raising (typed `object` so that a compiled core
+    accepts it too)."""
 
-    snapshot: dict[str, Any]
+    snapshot: object
 
 
 fast_frozen(StateRestored)

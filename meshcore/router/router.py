@@ -261,7 +261,7 @@ class Router(RequestOps):
                 if aid in self.attempts:
                     self.attempts[aid].startup = True
 
-    def reconfigure(self, actions: list[Action], data: dict[str, Any]) -> None:
+    def reconfigure(self, actions: list[Action], data: object) -> None:
         """R-118a: install a new configuration; surviving models, providers and
         pools keep their state, removed ones are dropped, attempts on removed
         models are cancelled and their requests rotate on."""
@@ -286,7 +286,7 @@ class Router(RequestOps):
 
     @classmethod
     def restore(
-        cls, config: MeshConfig, snapshot: dict[str, Any], *, seed: int, now: Instant
+        cls, config: MeshConfig, snapshot: object, *, seed: int, now: Instant
     ) -> Router:
         """`Router(config, seed)` plus `handle(StateRestored(snapshot), now)`;
         the actions of that call are kept in `restore_actions`."""

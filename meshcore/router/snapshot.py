@@ -71,7 +71,7 @@ def take(r: HealthOps) -> dict[str, Any]:
     }
 
 
-def apply(r: HealthOps, snap: dict[str, Any], actions: list[Any]) -> None:
+def apply(r: HealthOps, snap: object, actions: list[Any]) -> None:
     """Load a snapshot into the router at `r.now` (R-86)."""
     if not isinstance(snap, dict) or snap.get("schema") != SCHEMA:
         r.trace(actions, "warning", "mesh",

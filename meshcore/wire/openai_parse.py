@@ -35,8 +35,13 @@ from meshcore.wire.models import (
     Transcription,
 )
 
+# A body the parsers accept: JSON text as bytes, bytearray or str (what
+# json.loads takes). Spelled out in the signatures rather than `bytes` so that
+# a compiled core accepts the same inputs as the interpreted one.
+JsonText = bytes | bytearray | str
 
-def loads(body: bytes | str, path: str = "body") -> Any:
+
+def loads(body: JsonText, path: str = "body") -> Any:
     """json.loads that reports failures as ValueError naming `path`."""
     try:
         if type(body) is bytes:
@@ -171,7 +176,7 @@ def _plain_completion(
 
 
 def parse_chat_completion(
-    body: bytes, *, response_id: str, model_id: str, created: int
+    body: JsonText, *, response_id: str, model_id: str, created: int
 ) -> ChatCompletion:
     """A non-streamed chat completion body (the common shape through
     `_plain_completion`, everything else through the full parser)."""
@@ -291,7 +296,7 @@ def parse_chunk_choices(value: Any) -> tuple[ChunkChoice, ...]:
     return tuple(out)
 
 
-def parse_embeddings(body: bytes, *, model_id: str) -> CreateEmbeddingResponse:
+def parse_embeddings(body: JsonText, *, model_id: str) -> CreateEmbeddingResponse:
     """An embeddings body."""
     d = obj(loads(body), "body")
     data: list[Embedding] = []
@@ -317,7 +322,7 @@ def parse_embeddings(body: bytes, *, model_id: str) -> CreateEmbeddingResponse:
     return CreateEmbeddingResponse(data=tuple(data), model=model_id, usage=usage)
 
 
-def parse_images(body: bytes, *, created: int) -> ImagesResponse:
+def parse_images(body: JsonText, *, created: int) -> ImagesResponse:
     """An images body."""
     d = obj(loads(body), "body")
     out: list[Image] = []
@@ -334,10 +339,10 @@ def parse_images(body: bytes, *, created: int) -> ImagesResponse:
     return ImagesResponse(created=created, data=tuple(out))
 
 
-def parse_transcription(body: bytes, response_format: str | None) -> Transcription:
+def parse_transcription(body: JsonText, response_format: str | None) -> Transcription:
     """A transcription body: JSON for json/verbose_json, plain text otherwise."""
     if response_format in ("text", "srt", "vtt"):
-        return Transcription(text=body.decode("utf-8"))
+        return Transcription(text=body if isinstance(body, str) else body.decode("utf-8"))
     d = obj(loads(body), "body")
     text = d.get("text")
     if not isinstance(text, str):
@@ -357,7 +362,7 @@ def parse_transcription(body: bytes, response_format: str | None) -> Transcripti
     )
 
 
-def parse_models(body: bytes) -> list[ModelInfo]:
+def parse_models(body: JsonText) -> list[ModelInfo]:
     """A `GET /models` body: `{"data": [...]}` or a bare list."""
     d = loads(body)
     items = arr(d, "body") if isinstance(d, list) else arr(obj(d, "body").get("data"), "data")

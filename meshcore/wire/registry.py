@@ -144,7 +144,10 @@ def build_models_request(provider: ProviderConfig, api_key: str | None) -> HttpR
 
 def parse_models_response(provider: ProviderConfig, body: bytes) -> list[ModelInfo]:
     """Parse a catalogue response body into `ModelInfo` entries; ValueError
-    when the body is malformed."""
+    when the body is malformed, TypeError when it is not bytes (checked here
+    so that interpreted and compiled builds agree)."""
+    if not isinstance(body, bytes):
+        raise TypeError(f"body: expected bytes, got {type(body).__name__}")
     info = connector_info(provider.connector)
     fam = get_family(info.family)
     if fam.parse_models is None:
