@@ -117,15 +117,21 @@ def fast_frozen(cls: type[T]) -> type[T]:
 
     dataclass_init = cls.__init__
 
-    def subclass_new(c: type[T], /, *args: Any, **kwargs: Any) -> T:
+    def subclass_new(*args: Any, **kwargs: Any) -> T:
         # a subclass is built the ordinary way: its own dataclass __init__
-        # runs after this, or, for a plain subclass, the dataclass's own one here
+        # runs after this, or, for a plain subclass, the dataclass's own one here.
+        # The class comes in args[0], not in a named parameter: compiled by
+        # mypyc, a positional-only parameter can still be passed by name, so a
+        # field of that name (`c=...`) would collide with it.
+        c: type[T] = args[0]
+        args = args[1:]
         o = object.__new__(c)
         if c.__init__ is object.__init__:
             dataclass_init(o, *args, **kwargs)
         return o
 
-    def __init_subclass__(sub: type, /, **kwargs: Any) -> None:
+    def __init_subclass__(*args: Any, **kwargs: Any) -> None:
+        sub: type = args[0]  # (not a named parameter: see subclass_new)
         super(cls, sub).__init_subclass__(**kwargs)  # type: ignore[misc]
         sub.__new__ = subclass_new  # type: ignore[method-assign,assignment]
 

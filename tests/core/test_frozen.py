@@ -6,9 +6,12 @@ dataclass would (ARCHITECTURE: events and actions are frozen values)."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
+import importlib.machinery
 import pickle
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -142,9 +145,69 @@ def test_subclass_instances_are_built_the_ordinary_way() -> None:
     assert copy.deepcopy(p) == p
 
 
-def test_the_core_value_classes_use_the_fast_constructor() -> None:
+def _compiled(cls: type) -> bool:
+    """A class of a module built by mypyc (a C extension module): native, so
+    fast_frozen leaves it alone by design (see meshcore/frozen.py)."""
+    path = getattr(sys.modules[cls.__module__], "__file__", None) or ""
+    return path.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES))
+
+
+def _core_value_classes() -> list[type]:
+    out = []
     for mod in (meshcore.actions, meshcore.events, meshcore.records, meshcore.types):
         for obj in vars(mod).values():
             if (isinstance(obj, type) and obj.__module__ == mod.__name__
                     and dataclasses.is_dataclass(obj) and obj.__dataclass_params__.frozen):
-                assert obj.__init__ is object.__init__, obj  # built by fast_frozen
+                out.append(obj)
+    assert len(out) > 20
+    return out
+
+
+def test_the_core_value_classes_use_the_fast_constructor() -> None:
+    for cls in _core_value_classes():
+        if _compiled(cls):
+            # native class: its compiled __init__ stores the fields directly
+            assert cls.__init__ is not object.__init__, cls
+        else:
+            assert cls.__init__ is object.__init__, cls  # built by fast_frozen
+
+
+def _sample(cls: type) -> Any:
+    """An instance built from field values of the right kinds."""
+    from meshcore.types import FailureKind, Instant, Operation
+
+    by_name: dict[str, Any] = {"kind": FailureKind.TIMEOUT, "operation": Operation.CHAT,
+                               "now": Instant(1.0, 2.0)}
+    by_type: dict[str, Any] = {"str": "x", "int": 3, "float": 1.5, "bool": True}
+    kwargs: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING:
+            continue
+        hint = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
+        kwargs[f.name] = by_name.get(f.name, by_type.get(hint.split(" ")[0]))
+    return cls(**kwargs)
+
+
+def test_the_core_value_classes_keep_their_guarantees_in_both_builds() -> None:
+    """What fast_frozen promises every reader holds for the core's classes,
+    compiled (native) or not: immutability, equality, hashing, replace,
+    copying, pickling and repr."""
+    checked = 0
+    for cls in _core_value_classes():
+        try:
+            x = _sample(cls)
+        except (TypeError, ValueError):
+            continue  # a field whose sample value this simple builder cannot make
+        checked += 1
+        y = _sample(cls)
+        assert x == y and x is not y and type(x) is cls, cls
+        for f in dataclasses.fields(cls)[:1]:
+            with pytest.raises(dataclasses.FrozenInstanceError):
+                setattr(x, f.name, getattr(x, f.name))
+        with contextlib.suppress(TypeError):  # an unhashable field value, as for a plain dataclass
+            assert hash(x) == hash(y), cls
+        assert dataclasses.replace(x) == x and dataclasses.replace(x) is not x, cls
+        assert copy.copy(x) == x and copy.deepcopy(x) == x, cls
+        assert pickle.loads(pickle.dumps(x)) == x, cls
+        assert repr(x).startswith(f"{cls.__name__}("), cls
+    assert checked > 20
