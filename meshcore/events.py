@@ -150,10 +150,11 @@ class ConfigChanged:
     """A new configuration (raw dict, references unresolved) replaces the old
     one (R-118a). `data` is whatever the shell loaded: anything that is not a
     valid configuration mapping makes `handle` raise `ConfigurationError`
-    (typed `object` so that a compiled core raises that too, not a TypeError
-    at construction)."""
+    (typed `Any`, unchecked, so that a compiled core raises that too, not a
+    TypeError at construction; mypyc cannot build a dataclass field typed
+    `object`)."""
 
-    data: object
+    data: Any
 
 
 fast_frozen(ConfigChanged)
@@ -163,10 +164,10 @@ fast_frozen(ConfigChanged)
 class StateRestored:
     """A snapshot loaded by the shell from storage (R-86). `snapshot` is
     whatever the shell loaded: the router checks its shape and traces a
-    malformed one instead of raising (typed `object` so that a compiled core
-    accepts it too)."""
+    malformed one instead of raising (typed `Any`, unchecked, so that a
+    compiled core accepts it too)."""
 
-    snapshot: object
+    snapshot: Any
 
 
 fast_frozen(StateRestored)
