@@ -23,6 +23,7 @@ from functools import lru_cache
 from typing import Any
 
 from meshcore.errors import CapabilityNotFoundError
+from meshcore.frozen import native_reduce
 
 # (category, subcategory or None, leaves) rows of SPEC R-3, in table order.
 _TABLE: tuple[tuple[str, str | None, tuple[str, ...]], ...] = (
@@ -87,6 +88,9 @@ class _Tree:
     children: dict[str, tuple[str, ...]]  # "" is the root
     aliases: dict[str, str]
     ambiguous: dict[str, tuple[str, ...]]
+
+
+native_reduce(_Tree)  # copy/pickle when compiled (meshcore.frozen)
 
 
 def _normalise_custom(custom: Iterable[str] | None) -> tuple[str, ...]:

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from meshcore.frozen import native_reduce
+
 CHAT = "generation.text-generation.chat-completion"
 CODE = "generation.text-generation.code-generation"
 JSON = "generation.structured-generation.json-generation"
@@ -43,6 +45,9 @@ class CatalogueEntry:
     max_output_tokens: int | None = None
     pricing: tuple[float, float, float] | None = None
     features: tuple[str, ...] = ()
+
+
+native_reduce(CatalogueEntry)  # copy/pickle when compiled (meshcore.frozen)
 
 
 def _e(

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from meshcore.frozen import native_reduce
+
 # Endpoint names (R-73 columns).
 CHAT = "chat"
 STREAM = "stream"
@@ -42,6 +44,9 @@ class ProviderConnectorInfo:
     endpoints: tuple[str, ...]
     timeout_s: float = 60.0
     local: bool = False
+
+
+native_reduce(ProviderConnectorInfo)  # copy/pickle when compiled (meshcore.frozen)
 
 
 def _p(

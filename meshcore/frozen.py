@@ -27,11 +27,16 @@ decorator, because mypyc compiles a class with any decorator other than
 `@dataclass` as an interpreted class. In a mypyc build the classes are
 native: their instances have C struct storage and no `__slots__`, the
 compiled `__init__` stores the fields directly, so there is nothing to gain
-and nothing is changed (the `__slots__` test below returns them as they are).
+and only a reduction is registered (`native_reduce`): mypyc's own pickling
+of a native class makes the instance with `__new__`, which runs `__init__` without arguments,
+and then assigns the fields through the frozen `__setattr__` (TypeError or
+FrozenInstanceError). Both builds copy and pickle by calling the constructor
+with the field values.
 """
 
 from __future__ import annotations
 
+import copyreg
 import dataclasses
 from typing import Any, TypeVar
 
@@ -63,8 +68,28 @@ def _layout_free(base: type) -> bool:
     )
 
 
+def _reduce_by_fields(self: Any) -> tuple[Any, tuple[Any, ...]]:
+    kind = type(self)
+    return (_rebuild, (kind, {f.name: getattr(self, f.name) for f in dataclasses.fields(kind)}))
+
+
+def native_reduce(cls: type[T]) -> type[T]:
+    """Make a frozen dataclass that mypyc compiled as a native class copy and
+    pickle by its constructor (see module docstring); other classes are
+    returned unchanged."""
+    params = getattr(cls, "__dataclass_params__", None)
+    if params is not None and params.frozen and "__mypyc_attrs__" in cls.__dict__:
+        # registered with copyreg (which copy and pickle consult first), as
+        # for extension types: a compiled function set as a class attribute
+        # would not bind to the instance
+        copyreg.pickle(cls, _reduce_by_fields)
+    return cls
+
+
 def fast_frozen(cls: type[T]) -> type[T]:
     """Give a frozen slotted dataclass a faster constructor; see module docstring."""
+    if "__mypyc_attrs__" in cls.__dict__:
+        return native_reduce(cls)  # a native class (mypyc)
     params = getattr(cls, "__dataclass_params__", None)
     slots = cls.__dict__.get("__slots__")
     if (

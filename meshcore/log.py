@@ -19,6 +19,7 @@ from typing import Any
 from meshcore.codec import decode, encode
 from meshcore.config.schema import MeshConfig
 from meshcore.events import Event
+from meshcore.frozen import native_reduce
 from meshcore.types import Instant
 
 LOG_SCHEMA = 1
@@ -75,6 +76,9 @@ class Divergence:
     actual: list[Any]
 
 
+native_reduce(Divergence)  # copy/pickle when compiled (meshcore.frozen)
+
+
 @dataclass(frozen=True)
 class ReplayReport:
     ok: bool
@@ -83,6 +87,9 @@ class ReplayReport:
     first_divergence: Divergence | None = None
     decisions: list[str] = field(default_factory=list)
     error: str | None = None
+
+
+native_reduce(ReplayReport)  # copy/pickle when compiled (meshcore.frozen)
 
 
 def _decision_text(step: int, actions: list[Any]) -> list[str]:

@@ -30,6 +30,7 @@ from meshcore.events import (
     RequestSubmitted,
     Tick,
 )
+from meshcore.frozen import native_reduce
 from meshcore.router.router import Router
 from meshcore.types import FailureKind, Instant, Operation, RequestFeatures, Usage
 
@@ -72,6 +73,9 @@ class Step:
     silent: bool = False
     cut: bool = False  # stream: first chunk, then the connection breaks
     headers: tuple[tuple[str, str], ...] = ()
+
+
+native_reduce(Step)  # copy/pickle when compiled (meshcore.frozen)
 
 
 _ITEM = re.compile(

@@ -24,6 +24,7 @@ from meshcore.capabilities import is_leaf, leaves_under, resolve_ex
 from meshcore.config.durations import check_url, parse_duration, parse_size
 from meshcore.config.refs import MAX_DEPTH, has_reference
 from meshcore.errors import CapabilityNotFoundError
+from meshcore.frozen import native_reduce
 
 
 @dataclass
@@ -48,6 +49,9 @@ class Src:
 
     value: Any
     path: str
+
+
+native_reduce(Src)  # copy/pickle when compiled (meshcore.frozen)
 
 
 def join(base: str, key: str) -> str:

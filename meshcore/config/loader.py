@@ -37,6 +37,7 @@ from meshcore.config.sections import (
     normalise_storage,
 )
 from meshcore.errors import ConfigurationError
+from meshcore.frozen import native_reduce
 
 TOP_LEVEL = (
     "secrets",
@@ -63,6 +64,9 @@ class ValidationResult:
     def ok(self) -> bool:
         """True when there is no error (warnings allowed)."""
         return not self.errors
+
+
+native_reduce(ValidationResult)  # copy/pickle when compiled (meshcore.frozen)
 
 
 def _custom_ids(ctx: Ctx, connectors: Any) -> tuple[str, ...]:

@@ -28,6 +28,7 @@ import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from meshcore.frozen import native_reduce
 from meshcore.router.calendar import from_wall, minute_start, to_wall
 
 __all__ = ["HORIZON_DAYS", "CronExpr", "parse_cron"]
@@ -129,6 +130,9 @@ class CronExpr:
                     return to_wall(dt.replace(hour=hour, minute=free_minutes[j]))
             dt = _next_day(dt)
         return to_wall(limit)
+
+
+native_reduce(CronExpr)  # copy/pickle when compiled (meshcore.frozen)
 
 
 def _next_day(dt: datetime) -> datetime:

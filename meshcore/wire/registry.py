@@ -22,6 +22,7 @@ from typing import Any
 
 from meshcore.config.schema import ModelConfig, ProviderConfig
 from meshcore.connectors import PROVIDER_CONNECTORS, ProviderConnectorInfo
+from meshcore.frozen import native_reduce
 from meshcore.wire.attempt import Attempt, AttemptContext, HttpRequest
 from meshcore.wire.models import CompletionRequest, ModelInfo
 
@@ -38,6 +39,9 @@ class Family:
     factory: AttemptFactory
     build_models_request: ModelsRequestBuilder | None = None
     parse_models: ModelsParser | None = None
+
+
+native_reduce(Family)  # copy/pickle when compiled (meshcore.frozen)
 
 
 _FAMILIES: dict[str, Family] = {}
