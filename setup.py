@@ -53,6 +53,9 @@ EXCLUDE = {
     "meshcore/wire/models_base.py",
     "meshcore/wire/models_chat.py",
     "meshcore/wire/models_other.py",
+    # mypyc_attr for the compiler, a no-op at runtime; compiled, its else
+    # branch under TYPE_CHECKING would be "unreachable" and raise.
+    "meshcore/_mypyc.py",
 }
 EXCLUDE |= set(os.environ.get("MESHCORE_MYPYC_EXCLUDE", "").split(",")) - {""}
 

@@ -22,6 +22,7 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
+from meshcore._mypyc import mypyc_attr
 from meshcore.actions import Action, Emit
 from meshcore.config.membership import pool_members
 from meshcore.config.schema import MeshConfig, ModelConfig, PoolConfig, ProviderConfig
@@ -59,6 +60,7 @@ def sync_policy_of(sections: Mapping[str, Any]) -> str:
     return "in-memory"
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # copy and pickle (meshcore._mypyc)
 class PoolPlan:
     """What the per-request path needs from one pool configuration object,
     computed once instead of on every request: whether the pool uses the
@@ -84,6 +86,7 @@ class PoolPlan:
         )
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # copy and pickle (meshcore._mypyc)
 class RouterBase:
     """State holder; see module docstring."""
 

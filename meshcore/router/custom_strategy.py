@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
+from meshcore._mypyc import mypyc_attr
 from meshcore.config.schema import PoolConfig
 from meshcore.router.policy import (
     ModelSnapshot,
@@ -62,6 +63,7 @@ class PoolStrategy(Protocol):
         ...
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # copy and pickle (meshcore._mypyc)
 class CustomSelection:
     """Adapts a user `Selection` (R-43) to the router's strategy interface."""
 

@@ -14,6 +14,7 @@ lanes (`timers.py`).
 
 from __future__ import annotations
 
+from meshcore._mypyc import mypyc_attr
 from meshcore.actions import (
     Action,
     AttemptRecord,
@@ -30,6 +31,7 @@ from meshcore.types import OutcomeClass, Usage
 REQUEST_FAULTS = frozenset({OutcomeClass.BAD_REQUEST, OutcomeClass.CONTEXT_LENGTH_EXCEEDED})
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # copy and pickle (meshcore._mypyc)
 class EndingsOps(HealthOps):
     """Request endings; see module docstring."""
 

@@ -19,6 +19,7 @@ has one is read from its `PoolPlan` (base.py) on the success path.
 
 from __future__ import annotations
 
+from meshcore._mypyc import mypyc_attr
 from meshcore.actions import (
     Action,
     DeactivateModel,
@@ -61,6 +62,7 @@ from meshcore.types import OutcomeClass, Purpose, Usage
 EPS = 1e-3
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # copy and pickle (meshcore._mypyc)
 class HealthOps(RouterBase):
     """Health transitions; see module docstring."""
 

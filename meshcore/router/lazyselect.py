@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import math
 
+from meshcore._mypyc import mypyc_attr
 from meshcore.actions import Action
 from meshcore.config.schema import MeshConfig
 from meshcore.router.calendar import DAY_S, period_key
@@ -76,6 +77,7 @@ from meshcore.router.strategies.session import purge_expired
 COST_CACHE_MAX = 1024
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # copy and pickle (meshcore._mypyc)
 class LazySelectOps(LoadBalancedOps):
     """Shortcut selection; see module docstring."""
 

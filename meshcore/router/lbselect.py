@@ -43,6 +43,7 @@ import heapq
 from bisect import bisect_left
 from collections.abc import Callable
 
+from meshcore._mypyc import mypyc_attr
 from meshcore.router.rng import Derivation
 from meshcore.router.selection import AdmissionClass, SelectionOps
 from meshcore.router.state import RECENT_WINDOW_S, RequestState
@@ -71,6 +72,7 @@ ADMISSION_CACHE_MAX = 64  # admission classes cached per pool
 DRAW_REASON = "weighted random draw"
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # copy and pickle (meshcore._mypyc)
 class LBPool:
     """The index of one load-balanced pool (see module docstring)."""
 
@@ -115,6 +117,7 @@ class LBPool:
         self.last_admission: tuple[RequestFeatures, str | None, int | None, Admission] | None = None
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # copy and pickle (meshcore._mypyc)
 class LoadBalancedOps(SelectionOps):
     """Load-balanced selection; see module docstring."""
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 
+from meshcore._mypyc import mypyc_attr
 from meshcore.actions import (
     Action,
     AttemptRecord,
@@ -68,6 +69,7 @@ from meshcore.types import OutcomeClass, Purpose, Usage
 from meshcore.wire.classify import classify
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # copy and pickle (meshcore._mypyc)
 class RequestOps(LazySelectOps):
     """Request lifecycle; see module docstring."""
 

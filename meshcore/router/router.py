@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from meshcore._mypyc import mypyc_attr
 from meshcore.actions import Action, Emit, SaveState
 from meshcore.config import load_config
 from meshcore.config.schema import MeshConfig
@@ -52,6 +53,7 @@ from meshcore.types import Instant, RequestFeatures
 EVENT_TYPE_SET = frozenset(EVENT_TYPES)  # exact types: one hash lookup, not 13 isinstance
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # copy and pickle (meshcore._mypyc)
 class Router(RequestOps):
     """The pure routing core. See API.md section 3."""
 

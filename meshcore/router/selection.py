@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import difflib
 
+from meshcore._mypyc import mypyc_attr
 from meshcore.actions import (
     Action,
     Failure,
@@ -41,6 +42,7 @@ AdmissionClass = tuple[Operation, bool, bool, str | None, bool, str | None, int 
 FAST_STRATEGIES = frozenset({"modelmesh.stick-until-failure.v1", "modelmesh.round-robin.v1"})
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # copy and pickle (meshcore._mypyc)
 class SelectionOps(EndingsOps):
     """Resolution, admission, candidates and budgets; see module docstring."""
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
+from meshcore._mypyc import mypyc_attr
 from meshcore.actions import AttemptRecord
 from meshcore.config.schema import PoolConfig
 from meshcore.router.budget import Limit
@@ -189,6 +190,7 @@ class ProviderState:
                 self.watch[self.provider_id] = None
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # copy and pickle (meshcore._mypyc)
 @dataclass(slots=True)
 class AttemptState:
     attempt_id: str
@@ -243,6 +245,7 @@ class AttemptState:
         self.ttft_ms = ttft_ms
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # copy and pickle (meshcore._mypyc)
 @dataclass(slots=True)
 class RequestState:
     request_id: str

@@ -30,6 +30,7 @@ from __future__ import annotations
 from bisect import bisect_left, insort
 from collections.abc import Sequence
 
+from meshcore._mypyc import mypyc_attr
 from meshcore.router.rng import BITS as DRAW_BITS
 
 __all__ = ["DRAW_BITS", "WeightIndex", "exact_draw"]
@@ -54,6 +55,7 @@ def exact_draw(weights: Sequence[float], bits: int) -> tuple[int, float] | None:
     raise AssertionError("unreachable: bits < 2**53, so target < total")
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # copy and pickle (meshcore._mypyc)
 class WeightIndex:
     """Exact prefix sums of the draw weights over a fixed member list.
 

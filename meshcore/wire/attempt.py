@@ -53,6 +53,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import ClassVar
 
+from meshcore._mypyc import mypyc_attr
 from meshcore.events import AttemptFailed, AttemptSucceeded
 from meshcore.types import FailureKind, RateLimitInfo
 from meshcore.wire.attempt_parts import (
@@ -109,6 +110,7 @@ EXCERPT_BYTES = 2048
 _KEEP_ERROR_BYTES = 16384
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # custom families subclass it
 class Attempt:
     """Base per-attempt object; see the module docstring for the protocol."""
 

@@ -78,6 +78,7 @@ from itertools import islice, product
 from json.scanner import make_scanner
 from typing import Any, TypeVar, cast
 
+from meshcore._mypyc import mypyc_attr
 from meshcore.wire.models_chat import ChoiceDelta
 
 T = TypeVar("T")
@@ -182,6 +183,7 @@ _STR_SENTINEL = "\x00"
 _FREE_STR_SENTINELS = tuple(chr(i) for i in range(16))
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # subclassed to instrument it (tests)
 class Template:
     """Per-stream recogniser of one event shape (see the module docstring).
 

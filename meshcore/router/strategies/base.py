@@ -26,6 +26,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import ClassVar
 
+from meshcore._mypyc import mypyc_attr
 from meshcore.config.schema import SelectionConfig
 from meshcore.router.policy import ModelSnapshot, SelectionRequest, SelectionResult, StrategyState
 from meshcore.types import RateLimitInfo
@@ -48,6 +49,7 @@ __all__ = [
 LOWEST_SCORE = -1.0e18
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # copy and pickle (meshcore._mypyc)
 class BuiltinStrategy(ABC):
     """Base class of the eight built-in strategies (R-53)."""
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from meshcore._mypyc import mypyc_attr
 from meshcore.config.schema import SelectionConfig
 from meshcore.router.policy import (
     ModelSnapshot,
@@ -88,6 +89,7 @@ def move_pointer_on_deactivation(
     return None
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # copy and pickle (meshcore._mypyc)
 class StickUntilFailure(BuiltinStrategy):
     """`modelmesh.stick-until-failure.v1` (the default strategy)."""
 
@@ -115,6 +117,7 @@ class StickUntilFailure(BuiltinStrategy):
                            f"current model {ptr} is not a candidate; next in pool order")
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # copy and pickle (meshcore._mypyc)
 class RoundRobin(BuiltinStrategy):
     """`modelmesh.round-robin.v1`."""
 
@@ -135,6 +138,7 @@ class RoundRobin(BuiltinStrategy):
         return self.result(chosen, self.score(chosen, req), f"round-robin slot {max(pos, 0)}")
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # copy and pickle (meshcore._mypyc)
 class PrioritySelection(BuiltinStrategy):
     """`modelmesh.priority-selection.v1`; `fallback` None means `error`."""
 

@@ -20,12 +20,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from meshcore._mypyc import mypyc_attr
 from meshcore.router.policy import ModelSnapshot, SelectionRequest, SelectionResult, StrategyState
 from meshcore.router.strategies.base import LOWEST_SCORE, BuiltinStrategy, best_index, median
 
 __all__ = ["CostFirst", "LatencyFirst"]
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # copy and pickle (meshcore._mypyc)
 class CostFirst(BuiltinStrategy):
     """`modelmesh.cost-first.v1`."""
 
@@ -74,6 +76,7 @@ class CostFirst(BuiltinStrategy):
         return self.result(chosen, values[i], reason)
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # copy and pickle (meshcore._mypyc)
 class LatencyFirst(BuiltinStrategy):
     """`modelmesh.latency-first.v1`."""
 

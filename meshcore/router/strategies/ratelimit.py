@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from meshcore._mypyc import mypyc_attr
 from meshcore.router.policy import ModelSnapshot, SelectionRequest, SelectionResult, StrategyState
 from meshcore.router.rng import derive_bits53
 from meshcore.router.strategies.base import (
@@ -44,6 +45,7 @@ from meshcore.types import RateLimitInfo
 __all__ = ["LoadBalanced", "RateLimitAware"]
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # copy and pickle (meshcore._mypyc)
 class RateLimitAware(BuiltinStrategy):
     """`modelmesh.rate-limit-aware.v1`."""
 
@@ -92,6 +94,7 @@ class RateLimitAware(BuiltinStrategy):
                            f"all candidates near their limits; most headroom ({values[i]:.2f})")
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # copy and pickle (meshcore._mypyc)
 class LoadBalanced(BuiltinStrategy):
     """`modelmesh.load-balanced.v1`."""
 

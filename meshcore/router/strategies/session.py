@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from meshcore._mypyc import mypyc_attr
 from meshcore.router.policy import (
     ModelSnapshot,
     SelectionRequest,
@@ -55,6 +56,7 @@ def purge_expired(state: StrategyState, now_wall: float, timeout_s: float) -> No
         del state.sessions[sid]
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # copy and pickle (meshcore._mypyc)
 class SessionStickiness(BuiltinStrategy):
     """`modelmesh.session-stickiness.v1`."""
 
