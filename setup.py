@@ -56,6 +56,9 @@ EXCLUDE = {
     # mypyc_attr for the compiler, a no-op at runtime; compiled, its else
     # branch under TYPE_CHECKING would be "unreachable" and raise.
     "meshcore/_mypyc.py",
+    # generated table of type expressions for the codec: plain data, read when
+    # decoding a log, nothing to gain from compiling it
+    "meshcore/codec_fields.py",
 }
 EXCLUDE |= set(os.environ.get("MESHCORE_MYPYC_EXCLUDE", "").split(",")) - {""}
 

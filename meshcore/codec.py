@@ -6,31 +6,25 @@ one into JSON-able data with a `type` tag; `decode()` rebuilds it from the
 tag and the dataclass's type hints. The mapping is closed (only the types
 listed in `KNOWN`), so a log line can never name arbitrary code.
 
-The type hints are read from the classes' source, not from `__annotations__`:
-when meshcore is compiled with mypyc (see setup.py), the annotations of a
-native class hold erased runtime types (`float | None` becomes `type`,
-`tuple[X, ...]` becomes `tuple`). `_hints` parses the field annotations as
-written (a string each, as `from __future__ import annotations` leaves them)
-and evaluates them in the class's module, which is what
-`typing.get_type_hints` does with a pure-Python class, so both builds decode
-alike. The .py files ship next to the compiled modules (setup.py).
+The type hints come from `meshcore.codec_fields`, a table generated from
+the classes' annotations (scripts/gen_codec_fields.py; a test fails when it
+is stale), not from `typing.get_type_hints`: compiled with mypyc (setup.py),
+a native class's `__annotations__` hold erased runtime types (`float | None`
+becomes `type`, `tuple[X, ...]` becomes `tuple`). Both builds decode alike.
 """
 
 from __future__ import annotations
 
-import ast
 import dataclasses
-import importlib.machinery
-import sys
 import types
 import typing
 from enum import Enum
-from pathlib import Path
 from typing import Any
 
 from meshcore import actions as A
 from meshcore import events as E
 from meshcore import records as R
+from meshcore.codec_fields import FIELDS
 from meshcore.types import RateLimitInfo, RequestFeatures, Usage
 
 KNOWN: dict[str, type] = {
@@ -49,9 +43,6 @@ KNOWN: dict[str, type] = {
         RateLimitInfo,
     )
 }
-
-_hints_cache: dict[type, dict[str, Any]] = {}
-
 
 def encode(obj: Any) -> Any:
     """Encode a dataclass tree into JSON-able data."""
@@ -72,41 +63,7 @@ def encode(obj: Any) -> Any:
 
 
 def _hints(cls: type) -> dict[str, Any]:
-    h = _hints_cache.get(cls)
-    if h is None:
-        h = {}
-        for klass in reversed(cls.__mro__):
-            if dataclasses.is_dataclass(klass):
-                module = sys.modules[klass.__module__]
-                for name, src in _source_annotations(klass).items():
-                    h[name] = eval(src, vars(module))  # our own source, as get_type_hints
-        _hints_cache[cls] = h
-    return h
-
-
-def _source_annotations(cls: type) -> dict[str, str]:
-    """`cls`'s own annotations as written in its module's source."""
-    path = _source_path(sys.modules[cls.__module__])
-    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
-    for node in tree.body:
-        if isinstance(node, ast.ClassDef) and node.name == cls.__qualname__:
-            return {
-                stmt.target.id: ast.unparse(stmt.annotation)
-                for stmt in node.body
-                if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name)
-            }
-    raise LookupError(f"class {cls.__qualname__} not found in {path}")
-
-
-def _source_path(module: types.ModuleType) -> Path:
-    file = module.__file__
-    if file is None:
-        raise LookupError(f"module {module.__name__} has no file")
-    path = Path(file)
-    for suffix in importlib.machinery.EXTENSION_SUFFIXES:  # a compiled module
-        if path.name.endswith(suffix):
-            return path.with_name(path.name[: -len(suffix)] + ".py")
-    return path
+    return FIELDS[cls.__name__]
 
 
 def decode(data: Any) -> Any:

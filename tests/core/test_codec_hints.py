@@ -1,24 +1,35 @@
-"""codec.decode reads field types from the source, so a mypyc build decodes alike.
+"""codec.decode reads field types from meshcore/codec_fields.py, so a mypyc build decodes alike.
 
 Compiled with mypyc, a native class's `__annotations__` hold erased runtime
 types (`float | None` -> `type`), which `typing.get_type_hints` would hand to
-the decoder. The codec's hints must be the pure-Python type hints in both builds.
+the decoder. The generated table must be current, and equal the pure-Python
+type hints.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
 import typing
+from pathlib import Path
 
 import pytest
 
 from meshcore import codec, events
 
 
+def test_codec_fields_is_current() -> None:
+    script = Path(__file__).resolve().parents[2] / "scripts" / "gen_codec_fields.py"
+    done = subprocess.run([sys.executable, str(script), "--check"], capture_output=True,
+                          text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 def test_hints_cover_every_field_with_real_types() -> None:
     for name, cls in codec.KNOWN.items():
         hints = codec._hints(cls)
-        assert set(hints) >= {f.name for f in dataclasses.fields(cls)}, name
+        assert set(hints) == {f.name for f in dataclasses.fields(cls)}, name
         assert type not in hints.values(), name  # mypyc's erased annotation
 
 
