@@ -1,8 +1,10 @@
-"""Optional mypyc build of meshcore (feasibility study, branch wt-mypyc).
+"""The mypyc build of meshcore (docs/compiled-core.md).
 
 `pip install .` (or building a wheel) compiles meshcore with mypyc into C
 extension modules that sit next to the .py files; the .py files are always
 shipped too, so any module left out (or a failed build) runs as Python.
+The routing core is about three times faster compiled; CI runs the whole
+test suite against both builds (.ci/run).
 
 Environment:
   MESHCORE_PURE=1           no compilation: a pure-Python install/wheel.
