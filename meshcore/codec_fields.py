@@ -61,10 +61,10 @@ FIELDS: dict[str, dict[str, Any]] = {
     "Tick": {
     },
     "ConfigChanged": {
-        "data": dict[str, Any],
+        "data": Any,
     },
     "StateRestored": {
-        "snapshot": dict[str, Any],
+        "snapshot": Any,
     },
     "OperatorCommand": {
         "op": str,
