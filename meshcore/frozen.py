@@ -107,6 +107,12 @@ def fast_frozen(cls: type[T]) -> type[T]:
     sig: list[str] = []
     body: list[str] = []
     kw_only = False
+    # a hand-written `__init__` (written for mypyc, which compiles it) takes None
+    # for a default_factory field as "use the factory": the constructor made
+    # here must agree, so that both builds build the same value
+    init = cls.__dict__.get("__init__")
+    none_is_default = getattr(getattr(init, "__code__", None), "co_filename", "<string>") != (
+        "<string>")
     for f in flds:
         if f.kw_only and not kw_only:
             sig.append("*")
@@ -118,8 +124,9 @@ def fast_frozen(cls: type[T]) -> type[T]:
             body.append(f"    o.{name} = {name}")
         elif f.default_factory is not _NO_DEFAULT:
             ns[f"_f_{name}"] = f.default_factory
-            sig.append(f"{name}=_FACTORY")
-            body.append(f"    o.{name} = _f_{name}() if {name} is _FACTORY else {name}")
+            unset = "None" if none_is_default else "_FACTORY"
+            sig.append(f"{name}={unset}")
+            body.append(f"    o.{name} = _f_{name}() if {name} is {unset} else {name}")
         else:
             sig.append(name)
             body.append(f"    o.{name} = {name}")

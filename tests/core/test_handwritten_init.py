@@ -89,3 +89,15 @@ def test_handwritten_init_matches_the_dataclass_fields(
             if f.name in nones:
                 factory: Any = f.default_factory
                 assert getattr(obj, f.name) == factory(), f.name
+
+
+def test_none_for_a_default_factory_field_means_the_default_in_either_build() -> None:
+    """The hand-written constructor takes None as "use the factory"; in pure
+    Python `fast_frozen`'s constructor replaces it and must agree."""
+    from meshcore.events import RequestSubmitted
+    from meshcore.types import RequestFeatures
+
+    assert RequestSubmitted("r1", "chat", None).features == RequestFeatures()
+    assert RequestSubmitted("r1", "chat").features == RequestFeatures()
+    feats = RequestFeatures(prompt_tokens=3)
+    assert RequestSubmitted("r1", "chat", feats).features is feats
