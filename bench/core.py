@@ -45,10 +45,10 @@ MODES = {"compiled": "compiled with mypyc (what `pip install .` builds)",
 
 
 def build_mode() -> str:
-    """`compiled` when meshcore's modules are mypyc extension modules."""
-    import meshcore.router.requests as mod
+    """`compiled` when meshcore was built with mypyc, else `pure`."""
+    from meshcore._mypyc import build
 
-    return "pure" if (mod.__file__ or "").endswith(".py") else "compiled"
+    return build()
 
 
 def _section(body: str, mode: str) -> str:

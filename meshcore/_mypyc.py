@@ -1,4 +1,5 @@
-"""`mypyc_attr` for meshcore's classes without a runtime dependency.
+"""`mypyc_attr` for meshcore's classes without a runtime dependency, and
+which build of meshcore is loaded (`build()`, `is_compiled()`).
 
 mypyc reads `@mypyc_attr(...)` at compile time from the decorator's name
 (`mypy_extensions.mypyc_attr`) and does not call it for a native class, so
@@ -19,6 +20,9 @@ Attributes meshcore uses:
 
 from __future__ import annotations
 
+import sys
+from importlib.machinery import EXTENSION_SUFFIXES
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -27,3 +31,16 @@ else:
 
     def mypyc_attr(*attrs: Any, **kwattrs: Any) -> Any:
         return lambda cls: cls
+
+
+def is_compiled(module: ModuleType) -> bool:
+    """Whether `module` was loaded from a C extension (built by mypyc)."""
+    return (getattr(module, "__file__", None) or "").endswith(tuple(EXTENSION_SUFFIXES))
+
+
+def build() -> str:
+    """`compiled` when meshcore was built with mypyc (setup.py), else `pure`:
+    judged by the router's request path, which every compiled build holds."""
+    import meshcore.router.requests  # noqa: F401  (loaded for the check below)
+
+    return "compiled" if is_compiled(sys.modules["meshcore.router.requests"]) else "pure"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.machinery
 import pkgutil
 import sys
 from pathlib import Path
@@ -17,31 +16,22 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import meshcore
-
-SUFFIXES = tuple(importlib.machinery.EXTENSION_SUFFIXES)
+from meshcore._mypyc import build, is_compiled
 
 
 def modules() -> dict[str, bool]:
     """Every meshcore module name -> whether it was loaded from a C extension."""
-    out = {"meshcore": (meshcore.__file__ or "").endswith(SUFFIXES)}
+    out = {"meshcore": is_compiled(meshcore)}
     for info in pkgutil.walk_packages(meshcore.__path__, "meshcore."):
-        mod = importlib.import_module(info.name)
-        out[info.name] = (getattr(mod, "__file__", None) or "").endswith(SUFFIXES)
+        out[info.name] = is_compiled(importlib.import_module(info.name))
     return out
-
-
-def build_mode() -> str:
-    """`compiled` when the router's hot path is a C extension, else `pure`."""
-    import meshcore.router.requests as probe
-
-    return "compiled" if (probe.__file__ or "").endswith(SUFFIXES) else "pure"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--expect", choices=("pure", "compiled"))
     args = parser.parse_args()
-    mode = build_mode()
+    mode = build()
     mods = modules()
     print(f"meshcore build: {mode} ({sum(mods.values())} of {len(mods)} modules compiled)"
           f" from {Path(meshcore.__file__ or '').parent}")

@@ -20,12 +20,9 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 def _meshcore_build() -> str:
     """`compiled` when meshcore was built with mypyc (setup.py), else `pure`."""
-    import importlib.machinery
+    from meshcore._mypyc import build
 
-    import meshcore.router.requests as probe
-
-    return ("compiled" if (probe.__file__ or "").endswith(
-        tuple(importlib.machinery.EXTENSION_SUFFIXES)) else "pure")
+    return build()
 
 
 def pytest_report_header() -> str:

@@ -1,11 +1,11 @@
 """Statistics per scope: model, provider and pool aggregates (SPEC R-93).
 
-Theory of operation: statistics are derived from the router's own output.
-The router hands every record it emits to the book as it emits it
-(`StatsBook.request()` and `StatsBook.event()`): every non-probe
-`RequestLogEntry` counts one finished request for its pool and (when an
-attempt was made) for the model and provider that ended it; the
-`RoutingEvent`s count standby periods (`model_deactivated` /
+Theory of operation: statistics are derived from what the router reports.
+Every finished (non-probe) request is counted with `StatsBook.count()`
+(`request()` takes the same facts from a `RequestLogEntry`), whether or not
+a sink takes the request log, for its pool and (when an attempt was made)
+for the model and provider that ended it; the `RoutingEvent`s, handed over
+with `StatsBook.event()` as they are emitted, count standby periods (`model_deactivated` /
 `model_activated`, `provider_deactivated` / `provider_recovered`), quota
 resets (`model_activated` with trigger `quota_reset`) and rotations
 (`model_rotated`). Nothing here feeds back into a routing decision.

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from meshcore import codec, events
+from meshcore._mypyc import is_compiled
 
 
 def test_codec_fields_is_current() -> None:
@@ -33,8 +34,7 @@ def test_hints_cover_every_field_with_real_types() -> None:
         assert type not in hints.values(), name  # mypyc's erased annotation
 
 
-@pytest.mark.skipif(not events.__file__ or not events.__file__.endswith(".py"),
-                    reason="compiled: __annotations__ are erased")
+@pytest.mark.skipif(is_compiled(events), reason="compiled: __annotations__ are erased")
 def test_hints_are_typing_get_type_hints_in_pure_python() -> None:
     for name, cls in codec.KNOWN.items():
         assert codec._hints(cls) == typing.get_type_hints(cls), name

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
-import importlib.machinery
 import pickle
 import sys
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ import meshcore.actions
 import meshcore.events
 import meshcore.records
 import meshcore.types
+from meshcore._mypyc import is_compiled
 from meshcore.frozen import fast_frozen
 
 
@@ -148,8 +148,7 @@ def test_subclass_instances_are_built_the_ordinary_way() -> None:
 def _compiled(cls: type) -> bool:
     """A class of a module built by mypyc (a C extension module): native, so
     fast_frozen leaves it alone by design (see meshcore/frozen.py)."""
-    path = getattr(sys.modules[cls.__module__], "__file__", None) or ""
-    return path.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES))
+    return is_compiled(sys.modules[cls.__module__])
 
 
 def _core_value_classes() -> list[type]:
